@@ -1,0 +1,248 @@
+"""The "Let there be Color!" network (Iizuka, Simo-Serra, Ishikawa, SIGGRAPH 2016).
+
+Read top to bottom: the config and its presets, the building blocks, then the network.
+Shapes are for an input of (B, 1, H, W) with H, W multiples of 8 (other sizes are padded).
+
+    L (B,1,H,W) ──low──> (B,512,H/8,W/8) ──mid──> (B,256,H/8,W/8) ─┐
+    L224 (B,1,224,224) ──low──> (B,512,28,28) ──global──> g (B,256)  ├─fusion─> (B,256,H/8,W/8)
+                                                 └──> class logits   ┘        ──colorization──>
+                                                                              ab (B,2,H/2,W/2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .color import unit_to_ab
+
+GLOBAL_SIZE = 224  # the global path always sees the frame rescaled to this square
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network; saved inside every checkpoint."""
+
+    width: float = 1.0  # multiplier on every channel count and FC width
+    num_classes: int = 205  # scene classes of the classification head; 0 = no classifier
+    fusion_kernel: int = 1  # 1 = the paper's per-pixel fusion; 3 = the released weights
+    ab_range: float = 110.0  # a*, b* = ab_range * (2 sigmoid - 1)
+    color_head: str = "regression"  # "regression": sigmoid a*b*
+
+    def __post_init__(self):
+        if self.width <= 0:
+            raise ValueError(f"width must be positive, got {self.width}")
+        if self.fusion_kernel not in (1, 3):
+            raise ValueError(f"fusion_kernel must be 1 or 3, got {self.fusion_kernel}")
+        if self.color_head != "regression":
+            raise ValueError(f"unknown color_head {self.color_head!r}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+
+    def ch(self, n: int) -> int:
+        """A channel count of the paper network scaled by the width multiplier."""
+        return max(1, round(n * self.width))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(),
+    "compact": ModelConfig(width=0.5),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """A preset config by name, with fields overridden (e.g. ``num_classes=0``)."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
+
+
+def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv (padding 1) -> BatchNorm -> ReLU, the unit every sub-network is built of."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def fc_bn_relu(n_in: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True)
+    )
+
+
+class ColorizationNet(nn.Module):
+    """Low-level, mid-level, global, fusion, colorization and classification networks.
+
+    Args:
+        cfg: the model config; ``ModelConfig()`` is the paper network with 205 classes.
+    """
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.ch
+        self.low = nn.Sequential(
+            conv_bn_relu(1, c(64), stride=2),  # (B, 64, H/2, W/2)
+            conv_bn_relu(c(64), c(128)),
+            conv_bn_relu(c(128), c(128), stride=2),  # (B, 128, H/4, W/4)
+            conv_bn_relu(c(128), c(256)),
+            conv_bn_relu(c(256), c(256), stride=2),  # (B, 256, H/8, W/8)
+            conv_bn_relu(c(256), c(512)),  # (B, 512, H/8, W/8)
+        )
+        self.mid = nn.Sequential(
+            conv_bn_relu(c(512), c(512)),
+            conv_bn_relu(c(512), c(256)),  # (B, 256, H/8, W/8)
+        )
+        self.global_conv = nn.Sequential(
+            conv_bn_relu(c(512), c(512), stride=2),  # (B, 512, 14, 14)
+            conv_bn_relu(c(512), c(512)),
+            conv_bn_relu(c(512), c(512), stride=2),  # (B, 512, 7, 7)
+            conv_bn_relu(c(512), c(512)),
+        )
+        self.global_fc = nn.Sequential(
+            fc_bn_relu(7 * 7 * c(512), c(1024)),
+            fc_bn_relu(c(1024), c(512)),  # also feeds the classifier
+        )
+        self.global_out = fc_bn_relu(c(512), c(256))  # (B, 256): the global feature vector
+        self.classifier = (
+            nn.Sequential(fc_bn_relu(c(512), c(256)), nn.Linear(c(256), cfg.num_classes))
+            if cfg.num_classes
+            else None
+        )
+        k = cfg.fusion_kernel
+        self.fusion = nn.Sequential(
+            nn.Conv2d(2 * c(256), c(256), k, padding=k // 2, bias=False),
+            nn.BatchNorm2d(c(256)),
+            nn.ReLU(inplace=True),
+        )
+        self.colorization = nn.Sequential(
+            conv_bn_relu(c(256), c(128)),
+            nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 128, H/4, W/4)
+            conv_bn_relu(c(128), c(64)),
+            conv_bn_relu(c(64), c(64)),
+            nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 64, H/2, W/2)
+            conv_bn_relu(c(64), c(32)),
+            nn.Conv2d(c(32), 2, 3, padding=1),  # (B, 2, H/2, W/2), sigmoid applied in predict()
+        )
+
+    @property
+    def global_dim(self) -> int:
+        return self.cfg.ch(256)
+
+    # Global path (timm's forward_features).
+
+    def global_features(self, l224: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Global feature vector and class logits of frames already rescaled to 224x224.
+
+        Args:
+            l224: normalised lightness, (B, 1, 224, 224).
+
+        Returns:
+            ``(g, class_logits)``: g is (B, 256 * width); logits are (B, num_classes), or None
+            when the model has no classifier.
+        """
+        if l224.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
+            raise ValueError(f"global path takes 224x224 input, got {tuple(l224.shape[-2:])}")
+        return self._global_from_low(self.low(l224))
+
+    def _global_from_low(self, low224: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.global_conv(low224).flatten(1)  # (B, 7*7*512)
+        h = self.global_fc(h)  # (B, 512)
+        logits = self.classifier(h) if self.classifier is not None else None
+        return self.global_out(h), logits
+
+    # Local path (timm's forward_head).
+
+    def predict(self, l: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Raw head output at half resolution: sigmoid chrominance in [0, 1].
+
+        Args:
+            l: normalised lightness, (B, 1, H, W) with H, W multiples of 8.
+            g: global features, (B, 256 * width), or (1, 256 * width) to share one vector.
+
+        Returns:
+            (B, 2, H/2, W/2).
+        """
+        return self._predict_from_low(self.low(l), g)
+
+    def _predict_from_low(self, low: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        mid = self.mid(low)  # (B, 256, H/8, W/8)
+        tiled = g.to(mid.dtype)[:, :, None, None].expand(mid.shape[0], -1, *mid.shape[-2:])
+        fused = self.fusion(torch.cat((tiled, mid), dim=1))  # (B, 256, H/8, W/8)
+        return torch.sigmoid(self.colorization(fused))  # (B, 2, H/2, W/2)
+
+    def to_ab(self, head: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Head output at half resolution -> a*b* (float32) upsampled bilinearly to ``size``."""
+        ab = unit_to_ab(head.float(), self.cfg.ab_range)
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
+    def colorize(self, l: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """a*b* for lightness ``l`` of any size, with given global features.
+
+        Args:
+            l: normalised lightness (L*/100), (B, 1, H, W), any H, W >= 1.
+            g: global features from :meth:`global_features` of this or another image.
+
+        Returns:
+            a*b*, (B, 2, H, W), float32.
+        """
+        padded, (h, w) = pad_to_multiple(l, 8)
+        ab = self.to_ab(self.predict(padded, g), padded.shape[-2:])
+        return ab[..., :h, :w]
+
+    def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Colorize with each image's own global features.
+
+        Args:
+            l: normalised lightness, (B, 1, H, W), any H, W >= 1.
+
+        Returns:
+            ``(ab, class_logits)``: a*b* (B, 2, H, W) and logits (B, num_classes) or None.
+        """
+        padded, (h, w) = pad_to_multiple(l, 8)
+        low = self.low(padded)
+        if l.shape[-2:] == (GLOBAL_SIZE, GLOBAL_SIZE):
+            low224 = low  # the paper's training case: both paths share one low-level pass
+        else:
+            low224 = self.low(resize_for_global(l))
+        g, logits = self._global_from_low(low224)
+        ab = self.to_ab(self._predict_from_low(low, g), padded.shape[-2:])
+        return ab[..., :h, :w], logits
+
+
+def resize_for_global(l: torch.Tensor) -> torch.Tensor:
+    """Rescale (B, 1, H, W) to the global path's (B, 1, 224, 224), antialiased when shrinking."""
+    if l.shape[-2:] == (GLOBAL_SIZE, GLOBAL_SIZE):
+        return l
+    shrink = l.shape[-2] > GLOBAL_SIZE or l.shape[-1] > GLOBAL_SIZE
+    return F.interpolate(
+        l, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", align_corners=False, antialias=shrink
+    )
+
+
+def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad the last two dims up to multiples of m; returns the padded tensor and the
+    original (H, W) to crop back to."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % m, -w % m
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)
+
+
+def count_weights(model: nn.Module) -> int:
+    """Number of conv and linear weight entries (no biases, no norm layers)."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear))

@@ -1,0 +1,1 @@
+"""Training the colorization network (installed as ``filmcolor.train``)."""
