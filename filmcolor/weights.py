@@ -78,13 +78,16 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def load_model(
-    path: str | os.PathLike | None = None, device: torch.device | str = "cpu"
+    path: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    temperature: float | None = None,
 ) -> tuple[ColorizationNet, dict]:
     """Rebuild the network from a checkpoint, in eval mode on ``device``.
 
     Args:
         path: a ``.safetensors`` file from ``filmcolor train``; None = the shipped default.
         device: where to put the model.
+        temperature: annealed-mean temperature for a "bins" model (None = the default 0.38).
 
     Returns:
         ``(model, metadata)`` with metadata as in :func:`read_metadata`.
@@ -97,6 +100,10 @@ def load_model(
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except (SafetensorError, RuntimeError) as e:
         raise ModelFileError(f"{path} does not match its own model config: {e}") from None
+    if temperature is not None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        model.temperature = temperature
     return model.eval().to(device), meta
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from .color import unit_to_ab
 
 GLOBAL_SIZE = 224  # the global path always sees the frame rescaled to this square
+ANNEALED_T = 0.38  # softmax temperature of the annealed mean (Zhang et al.), for the "bins" head
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ColorizationNet(nn.Module):
     def __init__(self, cfg: ModelConfig = ModelConfig()):
         super().__init__()
         self.cfg = cfg
+        self.temperature = ANNEALED_T  # decoding of the "bins" head; not a weight, not saved
         c = cfg.ch
         self.low = nn.Sequential(
             conv_bn_relu(1, c(64), stride=2),  # (B, 64, H/2, W/2)
