@@ -7,6 +7,11 @@ Shapes are for an input of (B, 1, H, W) with H, W multiples of 8 (other sizes ar
     L224 (B,1,224,224) ──low──> (B,512,28,28) ──global──> g (B,256)  ├─fusion─> (B,256,H/8,W/8)
                                                  └──> class logits   ┘        ──colorization──>
                                                                               ab (B,2,H/2,W/2)
+
+Variants (MODEL_SPEC section 2), options of the same network: ``attention=True`` adds a
+patch-wise self-attention block after each downsampling conv of the low-level network and a
+SAGAN block before the output conv; ``color_head="bins"`` makes the output conv give logits over
+313 ab bins, decoded by the annealed mean, instead of a sigmoid a*b*.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import PatchAttention, SelfAttention
+from .bins import ANNEALED_T, NUM_BINS, annealed_mean, bin_centres
 from .color import unit_to_ab
 
 GLOBAL_SIZE = 224  # the global path always sees the frame rescaled to this square
-ANNEALED_T = 0.38  # softmax temperature of the annealed mean (Zhang et al.), for the "bins" head
+COLOR_HEADS = ("regression", "bins")
 
 
 @dataclass(frozen=True)
@@ -31,15 +38,18 @@ class ModelConfig:
     num_classes: int = 205  # scene classes of the classification head; 0 = no classifier
     fusion_kernel: int = 1  # 1 = the paper's per-pixel fusion; 3 = the released weights
     ab_range: float = 110.0  # a*, b* = ab_range * (2 sigmoid - 1)
-    color_head: str = "regression"  # "regression": sigmoid a*b*
+    color_head: str = "regression"  # "regression": sigmoid a*b*; "bins": logits over 313 ab bins
+    attention: bool = False  # patch-wise attention in the low-level net, SAGAN before the output
 
     def __post_init__(self):
         if self.width <= 0:
             raise ValueError(f"width must be positive, got {self.width}")
         if self.fusion_kernel not in (1, 3):
             raise ValueError(f"fusion_kernel must be 1 or 3, got {self.fusion_kernel}")
-        if self.color_head != "regression":
-            raise ValueError(f"unknown color_head {self.color_head!r}")
+        if self.color_head not in COLOR_HEADS:
+            raise ValueError(
+                f"unknown color_head {self.color_head!r}; choose from {', '.join(COLOR_HEADS)}"
+            )
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
 
@@ -59,6 +69,8 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig(),
     "compact": ModelConfig(width=0.5),
+    "attention": ModelConfig(attention=True, color_head="bins"),
+    "compact-attention": ModelConfig(width=0.5, attention=True, color_head="bins"),
 }
 
 
@@ -96,12 +108,22 @@ class ColorizationNet(nn.Module):
         self.cfg = cfg
         self.temperature = ANNEALED_T  # decoding of the "bins" head; not a weight, not saved
         c = cfg.ch
+        bins = cfg.color_head == "bins"
+        if bins:  # derived from the code, so kept out of the checkpoint
+            self.register_buffer("bin_centres", bin_centres(), persistent=False)  # (313, 2)
+
+        def attend(channels: int) -> list[nn.Module]:
+            return [PatchAttention(channels)] if cfg.attention else []
+
         self.low = nn.Sequential(
             conv_bn_relu(1, c(64), stride=2),  # (B, 64, H/2, W/2)
+            *attend(c(64)),
             conv_bn_relu(c(64), c(128)),
             conv_bn_relu(c(128), c(128), stride=2),  # (B, 128, H/4, W/4)
+            *attend(c(128)),
             conv_bn_relu(c(128), c(256)),
             conv_bn_relu(c(256), c(256), stride=2),  # (B, 256, H/8, W/8)
+            *attend(c(256)),
             conv_bn_relu(c(256), c(512)),  # (B, 512, H/8, W/8)
         )
         self.mid = nn.Sequential(
@@ -137,7 +159,9 @@ class ColorizationNet(nn.Module):
             conv_bn_relu(c(64), c(64)),
             nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 64, H/2, W/2)
             conv_bn_relu(c(64), c(32)),
-            nn.Conv2d(c(32), 2, 3, padding=1),  # (B, 2, H/2, W/2), sigmoid applied in predict()
+            *([SelfAttention(c(32))] if cfg.attention else []),  # (B, 32, H/2, W/2)
+            # (B, 313, H/2, W/2) logits for "bins"; (B, 2, H/2, W/2), sigmoid in predict(), else
+            nn.Conv2d(c(32), NUM_BINS if bins else 2, 3, padding=1),
         )
 
     @property
@@ -169,14 +193,15 @@ class ColorizationNet(nn.Module):
     # Local path (timm's forward_head).
 
     def predict(self, l: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """Raw head output at half resolution: sigmoid chrominance in [0, 1].
+        """Raw head output at half resolution, what the colour loss compares.
 
         Args:
             l: normalised lightness, (B, 1, H, W) with H, W multiples of 8.
             g: global features, (B, 256 * width), or (1, 256 * width) to share one vector.
 
         Returns:
-            (B, 2, H/2, W/2).
+            "regression": sigmoid chrominance in [0, 1], (B, 2, H/2, W/2);
+            "bins": logits over the 313 ab bins, (B, 313, H/2, W/2).
         """
         return self._predict_from_low(self.low(l), g)
 
@@ -184,11 +209,18 @@ class ColorizationNet(nn.Module):
         mid = self.mid(low)  # (B, 256, H/8, W/8)
         tiled = g.to(mid.dtype)[:, :, None, None].expand(mid.shape[0], -1, *mid.shape[-2:])
         fused = self.fusion(torch.cat((tiled, mid), dim=1))  # (B, 256, H/8, W/8)
-        return torch.sigmoid(self.colorization(fused))  # (B, 2, H/2, W/2)
+        out = self.colorization(fused)  # (B, 2 or 313, H/2, W/2)
+        return out if self.cfg.color_head == "bins" else torch.sigmoid(out)
 
     def to_ab(self, head: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Head output at half resolution -> a*b* (float32) upsampled bilinearly to ``size``."""
-        ab = unit_to_ab(head.float(), self.cfg.ab_range)
+        """Head output at half resolution -> a*b* (float32) upsampled bilinearly to ``size``.
+
+        Bin logits are decoded by the annealed mean at ``self.temperature`` before upsampling.
+        """
+        if self.cfg.color_head == "bins":
+            ab = annealed_mean(head, self.bin_centres, self.temperature)  # (B, 2, H/2, W/2)
+        else:
+            ab = unit_to_ab(head.float(), self.cfg.ab_range)
         return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
     def colorize(self, l: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
