@@ -113,7 +113,8 @@ class SelfAttention(nn.Module):
 
         def tokens(t: torch.Tensor) -> torch.Tensor:  # (B, c', H, W) -> (B, 1, H*W, C)
             t = t.flatten(2).transpose(1, 2)[:, None]
-            return F.pad(t, (0, c - t.shape[-1]))
+            # the fused kernels also need channels contiguous, or SDPA falls back to N x N
+            return F.pad(t, (0, c - t.shape[-1])).contiguous()
 
         q, k, v = tokens(self.g(x)), tokens(self.f(x)), tokens(self.h(x))  # (B, 1, H*W, C)
         o = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (B, 1, H*W, C), no 1/sqrt(d)

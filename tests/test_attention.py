@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from filmcolor.models import (
     NUM_BINS,
@@ -46,6 +47,17 @@ def test_sagan_block_attends_over_all_positions():
         beta = torch.softmax(g.transpose(1, 2) @ f, dim=-1)  # (B, N queries j, N keys i)
         o = (h @ beta.transpose(1, 2)).view(2, 16, 5, 7)  # o_j = sum_i beta_ji h(x_i)
         torch.testing.assert_close(block(x), x + 0.7 * o)
+
+
+def test_sagan_block_runs_a_fused_kernel_that_never_stores_the_attention_matrix():
+    block = SelfAttention(32).eval()
+    block.gamma.data.fill_(1)
+    x = torch.randn(1, 32, 24, 32)
+    with torch.no_grad():
+        reference = block(x)
+        # the flash kernel keeps memory O(N C); outside it PyTorch would store the N x N matrix
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            torch.testing.assert_close(block(x), reference)
 
 
 def _patch_attention_slow(block: PatchAttention, x: torch.Tensor) -> torch.Tensor:
