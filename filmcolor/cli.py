@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -52,21 +55,255 @@ def _not_yet(command: str, issue: int) -> typer.Exit:
 
 
 @app.command()
-def colorize() -> None:
-    """Colorize a video file."""
-    raise _not_yet("colorize", 4)
+def colorize(
+    video: Path = typer.Argument(..., help="The film: any file PyAV can decode."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Output file [default: <stem>_color.mp4 beside the input]."
+    ),
+    style: Path | None = typer.Option(
+        None, "--style", help="Reference image whose global features colour the whole film."
+    ),
+    shots_csv: Path | None = typer.Option(
+        None, "--shots", help="A (corrected) shot list from `filmcolor shots --csv`."
+    ),
+    model: Path | None = typer.Option(None, "--model", help="A .safetensors checkpoint."),
+    codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, ffv1 or prores."),
+    crf: int | None = typer.Option(None, "--crf", help="x264/x265 quality (default 18)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per network call."),
+    render_size: int | None = typer.Option(
+        None,
+        "--render-size",
+        min=0,
+        help="Short side (px) the network runs at; 0 = full size [default: 256].",
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="Annealed-mean temperature (colour-bin models)."
+    ),
+    detector: str = typer.Option("content", "--detector", help="Cut detector: content, adaptive."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Cut detector threshold."),
+    min_shot: int = typer.Option(15, "--min-shot", min=1, help="Shortest shot, in frames."),
+    max_damaged: int = typer.Option(
+        10, "--max-damaged", min=0, help="Damaged packets skipped before giving up."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+) -> None:
+    """Colorize a video file: same frames, timing, size and sound; colour only in chroma."""
+    from filmcolor.pipeline import ColorizeConfig, colorize_video, default_output
+
+    _check_device(device, precision)
+    cfg = ColorizeConfig(
+        input=video,
+        output=output if output is not None else default_output(video),
+        model=model,
+        style=style,
+        shots=shots_csv,
+        codec=codec,
+        crf=crf,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        temperature=temperature,
+        overwrite=overwrite,
+        detector=detector,
+        threshold=threshold,
+        min_shot_frames=min_shot,
+        max_damaged=max_damaged,
+    )
+    if render_size is not None:
+        cfg.render_size = render_size
+    with _user_errors(cfg.output), _VideoProgress() as progress:
+        result = colorize_video(cfg, on_progress=progress, on_warning=progress.warn)
+    console.print(
+        f"wrote {result.output} ({result.frames} frames, {len(result.shots)} shots, "
+        f"{sum(result.packets.values()) - result.frames} audio/subtitle packets) "
+        f"in {result.seconds:.1f} s",
+        highlight=False,
+    )
 
 
 @app.command()
-def frames() -> None:
-    """Colorize every image in a folder."""
-    raise _not_yet("frames", 4)
+def frames(
+    folder: Path = typer.Argument(..., help="A folder of images, searched recursively."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder to write the results to."),
+    style: Path | None = typer.Option(None, "--style", help="Reference image for every image."),
+    model: Path | None = typer.Option(None, "--model", help="A .safetensors checkpoint."),
+    render_size: int | None = typer.Option(
+        None,
+        "--render-size",
+        min=0,
+        help="Short side (px) the network runs at; 0 = full size [default: 256].",
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    temperature: float | None = typer.Option(None, "--temperature", help="Annealed-mean T."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Colorize every image in a folder, to the same relative paths, sizes and formats."""
+    from filmcolor.pipeline import Colorizer, style_vector
+    from filmcolor.stills import colorize_folder
+
+    if not folder.is_dir():
+        raise fail(f"not a folder: {folder}")
+    if output.resolve() == folder.resolve():
+        raise fail("the output folder is the input folder; the originals would be replaced")
+    if output.exists() and not output.is_dir():
+        raise fail(f"the output {output} is a file, not a folder")
+    _check_device(device, precision)
+    with _user_errors(None):
+        colorizer = Colorizer.load(model, device, precision, temperature)
+        if render_size is not None:
+            colorizer.render_size = render_size
+        g = style_vector(colorizer, style) if style else None
+        output.mkdir(parents=True, exist_ok=True)
+        with _VideoProgress() as progress:
+            result = colorize_folder(
+                folder,
+                output,
+                colorizer,
+                style=g,
+                overwrite=overwrite,
+                on_progress=progress.image,
+            )
+    for path, reason in result.skipped:
+        err_console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{len(result.written)} image(s) written to {output}, {len(result.skipped)} skipped",
+        highlight=False,
+    )
+    if not result.written and result.skipped:
+        raise typer.Exit(1)
 
 
 @app.command()
-def shots() -> None:
-    """List the shots of a video."""
-    raise _not_yet("shots", 4)
+def shots(
+    video: Path = typer.Argument(..., help="The film."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Also write the list as CSV."),
+    detector: str = typer.Option("content", "--detector", help="Cut detector: content, adaptive."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Cut detector threshold."),
+    min_shot: int = typer.Option(15, "--min-shot", min=1, help="Shortest shot, in frames."),
+    max_damaged: int = typer.Option(10, "--max-damaged", min=0, help="Damaged packets skipped."),
+) -> None:
+    """List the shots of a video (correct the CSV and pass it to `colorize --shots`)."""
+    from filmcolor.pipeline import analyse
+    from filmcolor.shots import write_csv
+    from filmcolor.video_io import probe
+
+    with _user_errors(None):
+        info = probe(video)
+        with _VideoProgress() as progress:
+            found = analyse(
+                info,
+                None,
+                detector=detector,
+                threshold=threshold,
+                min_shot_frames=min_shot,
+                max_damaged=max_damaged,
+                on_progress=progress,
+            )
+        if csv_path is not None:
+            write_csv(csv_path, found.shots)
+    table = Table("shot", "start frame", "frames", "start (s)", "end (s)")
+    for i, s in enumerate(found.shots, 1):
+        end = "" if s.end_time is None else f"{s.end_time:.3f}"
+        table.add_row(str(i), str(s.start), str(s.frames), f"{s.start_time:.3f}", end)
+    console.print(table)
+    console.print(f"{len(found.shots)} shot(s), {found.frames} frames", highlight=False)
+
+
+def _check_device(device: str, precision: str) -> None:
+    from filmcolor.device import resolve_device, resolve_precision
+
+    try:
+        resolve_precision(precision, resolve_device(device))
+    except (ValueError, RuntimeError) as e:
+        raise fail(str(e)) from None
+
+
+@contextlib.contextmanager
+def _user_errors(output: Path | None):
+    """Turn errors a user can cause into one line on stderr; Ctrl-C into exit 130."""
+    import av.error
+
+    from filmcolor.pipeline import StyleImageError
+    from filmcolor.shots import ShotListError
+    from filmcolor.stills import ImageReadError
+    from filmcolor.video_io import VideoInputError, VideoOutputError
+    from filmcolor.weights import ModelFileError
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        where = f"; nothing was written to {output}" if output is not None else ""
+        raise fail(f"interrupted{where}", code=130) from None
+    except (
+        VideoInputError,
+        VideoOutputError,
+        StyleImageError,
+        ShotListError,
+        ImageReadError,
+        ModelFileError,
+    ) as e:
+        raise fail(str(e)) from None
+    except PermissionError as e:
+        raise fail(f"permission denied: {e.filename}") from None
+    except (OSError, av.error.FFmpegError) as e:
+        raise fail(f"{type(e).__name__}: {e}") from None
+
+
+class _VideoProgress:
+    """A Rich progress bar fed by the library's progress callbacks."""
+
+    def __init__(self):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> _VideoProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+    def _update(self, key: str, description: str, done: int, total: int | None) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.bar.add_task(description, total=total, rate="")
+        task = self.tasks[key]
+        speed = self.bar.tasks[task].speed
+        rate = f"{speed:.1f} fps" if speed else ""
+        self.bar.update(task, completed=done, total=total, description=description, rate=rate)
+
+    def __call__(self, p) -> None:
+        """A :class:`filmcolor.pipeline.Progress` report."""
+        if p.stage == "shots":
+            self._update(
+                "shots", "finding shots" + (f": {p.shots}" if p.shots else ""), p.done, p.total
+            )
+        else:
+            self._update("colorize", f"colorizing shot {p.shot}/{p.shots}", p.done, p.total)
+
+    def image(self, done: int, total: int, path: Path) -> None:
+        self._update("images", f"colorizing {path.name}", done, total)
+
+    def warn(self, message: str) -> None:
+        self.bar.console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 @app.command()

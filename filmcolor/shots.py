@@ -1,0 +1,184 @@
+"""Pass 1: decode small gray frames, find the cuts, and sample frames for each shot's colours.
+
+Cuts are found by PySceneDetect's detectors, fed the luma frames we decode ourselves (no second
+decoder, no colour conversion): :class:`scenedetect.ContentDetector` with ``luma_only`` by
+default, or :class:`scenedetect.AdaptiveDetector`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scenedetect import AdaptiveDetector, ContentDetector
+from scenedetect.common import FrameTimecode
+
+DETECT_WIDTH = 128  # frames are shrunk to this width (keeping the aspect) before detection
+DETECTORS = ("content", "adaptive")
+CSV_FIELDS = ("shot", "start_frame", "frames", "start_time", "end_time")
+
+
+class ShotListError(ValueError):
+    """A shot list that cannot be used; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Shot:
+    """Frames ``start`` (inclusive) to ``end`` (exclusive), in display order from 0."""
+
+    start: int
+    end: int
+    start_time: float | None = None  # seconds, from the frame's own timestamp
+    end_time: float | None = None
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+class CutDetector:
+    """Feeds luma frames, one at a time, to a PySceneDetect detector and collects the cuts.
+
+    Args:
+        fps: nominal frame rate (only used to express the minimum shot length).
+        detector: ``"content"`` or ``"adaptive"``.
+        threshold: the detector's threshold (content: 27 on PySceneDetect's 0-255 scale;
+            adaptive: 3.0 as a ratio to the neighbouring frames).
+        min_shot_frames: no shot shorter than this (flashes are merged, not cut).
+    """
+
+    def __init__(
+        self,
+        fps: Fraction | float,
+        detector: str = "content",
+        threshold: float | None = None,
+        min_shot_frames: int = 15,
+    ):
+        if detector == "content":
+            self.detector = ContentDetector(
+                threshold=27.0 if threshold is None else threshold,
+                min_scene_len=min_shot_frames,
+                luma_only=True,
+            )
+        elif detector == "adaptive":
+            self.detector = AdaptiveDetector(
+                adaptive_threshold=3.0 if threshold is None else threshold,
+                min_scene_len=min_shot_frames,
+                luma_only=True,
+            )
+        else:
+            raise ValueError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
+        self.fps = Fraction(fps)
+        self.frames = 0
+        self.cuts: list[int] = []
+
+    def add(self, gray: np.ndarray) -> None:
+        """Add the next frame: (h, w) uint8 luma, already small."""
+        bgr = np.repeat(gray[:, :, None], 3, axis=2)  # R=G=B, so the detector's V is our luma
+        found = self.detector.process_frame(FrameTimecode(self.frames, self.fps), bgr)
+        self.cuts.extend(tc.frame_num for tc in found)
+        self.frames += 1
+
+    def finish(self) -> list[int]:
+        """All cut positions (the first frame of each new shot), once every frame was added."""
+        if self.frames:
+            last = FrameTimecode(self.frames - 1, self.fps)
+            self.cuts.extend(tc.frame_num for tc in self.detector.post_process(last))
+        return sorted({c for c in self.cuts if 0 < c < self.frames})
+
+
+def small_gray(y: np.ndarray, bits: int, width: int = DETECT_WIDTH) -> np.ndarray:
+    """Luma code values (any depth) -> a small 8-bit frame for the detector."""
+    if bits > 8:
+        y = (y >> (bits - 8)).astype(np.uint8)
+    h, w = y.shape
+    if w > width:
+        y = cv2.resize(y, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    return y
+
+
+def shots_from_cuts(
+    cuts: Iterable[int], total: int, times: list[float] | None = None
+) -> list[Shot]:
+    """Shots between consecutive cuts; ``times`` (seconds per frame) adds start/end times."""
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < total), total]
+    shots = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        start_time = times[a] if times else None
+        end_time = times[b] if times and b < len(times) else None
+        shots.append(Shot(a, b, start_time, end_time))
+    return shots
+
+
+def sample_positions(shot: Shot, count: int) -> list[int]:
+    """``count`` frame indices spread evenly through a shot (centres of equal parts)."""
+    n = min(count, shot.frames)
+    return [shot.start + int((i + 0.5) * shot.frames / n) for i in range(n)]
+
+
+def detect(
+    frames: Iterator[np.ndarray],
+    fps: Fraction | float,
+    *,
+    detector: str = "content",
+    threshold: float | None = None,
+    min_shot_frames: int = 15,
+) -> list[int]:
+    """Cut positions in a sequence of small 8-bit luma frames (library entry without a file)."""
+    cut = CutDetector(fps, detector, threshold, min_shot_frames)
+    for frame in frames:
+        cut.add(frame)
+    return cut.finish()
+
+
+def write_csv(path: str | os.PathLike, shots: list[Shot]) -> Path:
+    """Write a shot list a person can correct in a spreadsheet and pass back with ``--shots``."""
+    path = Path(path)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS)
+        for i, s in enumerate(shots, 1):
+            w.writerow([i, s.start, s.frames, _fmt_time(s.start_time), _fmt_time(s.end_time)])
+    return path
+
+
+def read_csv(path: str | os.PathLike) -> list[int]:
+    """The shot starts of a shot list; only the ``start_frame`` column is used.
+
+    Returns:
+        Cut positions (every start frame except 0), sorted.
+
+    Raises:
+        ShotListError: missing file, no ``start_frame`` column, or a value that is not a
+            non-negative whole number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ShotListError(f"shot list not found: {path}")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "start_frame" not in reader.fieldnames:
+            raise ShotListError(
+                f"{path} has no start_frame column (write one with `filmcolor shots`)"
+            )
+        starts = []
+        for line, row in enumerate(reader, 2):
+            value = (row.get("start_frame") or "").strip()
+            if not value:
+                continue
+            if not value.isdigit():
+                raise ShotListError(
+                    f"{path}, line {line}: start_frame {value!r} is not a frame number"
+                )
+            starts.append(int(value))
+    return sorted({s for s in starts if s > 0})
+
+
+def _fmt_time(t: float | None) -> str:
+    return "" if t is None else f"{t:.3f}"

@@ -1,0 +1,637 @@
+"""Reading and writing video with PyAV: probe, decode the luma plane, encode, copy other streams.
+
+The output keeps what the input had: each frame's ``pts`` in the input's time base (variable
+frame rate survives), the sample aspect ratio, the rotation (display matrix), the colour range and
+matrix tags, and every audio and subtitle stream packet for packet. It is written to a temporary
+file beside the final name, verified, and only then renamed, following PyAV's
+``examples/basics/remux.py`` for the packet copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+CODECS = ("libx264", "libx265", "ffv1", "prores")
+MAX_BITS = {"libx264": 10, "libx265": 12, "ffv1": 16, "prores": 10}
+
+# AVColorRange / AVColorSpace values (libavutil/pixfmt.h).
+RANGE_UNSPECIFIED, RANGE_MPEG, RANGE_JPEG = 0, 1, 2
+SPACE_RGB, SPACE_BT709, SPACE_UNSPECIFIED, SPACE_BT470BG, SPACE_SMPTE170M = 0, 1, 2, 5, 6
+SPACE_BT2020_NCL, SPACE_BT2020_CL = 9, 10
+_KR_KB = {
+    SPACE_BT709: (0.2126, 0.0722),
+    SPACE_BT470BG: (0.299, 0.114),
+    SPACE_SMPTE170M: (0.299, 0.114),
+    SPACE_BT2020_NCL: (0.2627, 0.0593),
+    SPACE_BT2020_CL: (0.2627, 0.0593),
+}
+# Pixel formats whose first plane is the luma plane, little-endian.
+_LUMA_FIRST = re.compile(r"^(gray|yuva?j?4[0-4][0-4]p|nv12|nv21)(\d+le)?$")
+
+
+class VideoInputError(ValueError):
+    """An input the user gave that cannot be used; the message is meant for the user."""
+
+
+class VideoOutputError(ValueError):
+    """An output that cannot be written as asked; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """An audio or subtitle stream that is copied to the output."""
+
+    index: int
+    kind: str  # "audio" | "subtitle" | "data"
+    codec: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe` learns about a file's first video stream."""
+
+    path: Path
+    container: str
+    width: int
+    height: int
+    fps: Fraction  # the nominal (guessed) rate; frames keep their own timestamps
+    time_base: Fraction
+    frames_in_header: int  # 0 when the container does not say; may be wrong
+    duration: float | None  # seconds
+    pix_fmt: str
+    bit_depth: int
+    sar: Fraction | None
+    rotation: int  # counter-clockwise degrees of the display matrix
+    color_range: int
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+    interlaced: bool
+    video_index: int
+    streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def estimated_frames(self) -> int | None:
+        """The header's frame count, or duration x fps, or None."""
+        if self.frames_in_header > 0:
+            return self.frames_in_header
+        if self.duration:
+            return max(1, round(self.duration * self.fps))
+        return None
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Open ``path``, read its first video frame and describe the file.
+
+    Raises:
+        VideoInputError: missing, empty, unreadable, or without a video stream.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VideoInputError(f"input not found: {path}")
+    if path.is_dir():
+        raise VideoInputError(f"{path} is a folder; `filmcolor frames` colorizes image folders")
+    if path.stat().st_size == 0:
+        raise VideoInputError(f"{path} is empty (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise VideoInputError(f"{path} is not a video file PyAV can read ({e})") from None
+    with container:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["no"]
+            raise VideoInputError(f"{path} has no video stream ({', '.join(kinds)} streams only)")
+        vs = container.streams.video[0]
+        first = None
+        try:
+            for packet in container.demux(vs):
+                with contextlib.suppress(av.error.InvalidDataError):
+                    decoded = packet.decode()
+                    first = decoded[0] if decoded else None
+                if first is not None:
+                    break
+        except av.error.FFmpegError as e:
+            raise VideoInputError(f"{path}: cannot read the video stream ({e})") from None
+        if first is None:
+            raise VideoInputError(f"{path}: the video stream has no decodable frame")
+        cc = vs.codec_context
+        fps = vs.guessed_rate or vs.average_rate or vs.base_rate or Fraction(25)
+        duration = None
+        if vs.duration is not None and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        streams = tuple(
+            StreamInfo(s.index, s.type, s.codec_context.name, s.language)
+            for s in container.streams
+            if s.type in ("audio", "subtitle") and s.codec_context is not None
+        )
+        sar = vs.sample_aspect_ratio
+        interlaced = bool(first.interlaced_frame) or _field_order(cc) >= 2  # TT, BB, TB, BT
+        fmt = first.format
+        return VideoInfo(
+            path=path,
+            container=container.format.name,
+            width=first.width,
+            height=first.height,
+            fps=Fraction(fps),
+            time_base=Fraction(vs.time_base),
+            frames_in_header=int(vs.frames or 0),
+            duration=duration,
+            pix_fmt=fmt.name,
+            bit_depth=_bit_depth(fmt),
+            sar=Fraction(sar) if sar else None,
+            rotation=int(first.rotation or 0),
+            color_range=int(first.color_range or cc.color_range or 0),
+            colorspace=int(first.colorspace if first.colorspace is not None else 2),
+            color_primaries=int(first.color_primaries or cc.color_primaries or 2),
+            color_trc=int(first.color_trc or cc.color_trc or 2),
+            interlaced=interlaced,
+            video_index=vs.index,
+            streams=streams,
+        )
+
+
+def _field_order(cc) -> int:
+    value = getattr(cc, "field_order", 0)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0 if str(value).lower() in ("progressive", "unknown") else 2
+
+
+def _bit_depth(fmt: av.VideoFormat) -> int:
+    if fmt.name.startswith("pal"):
+        return 8
+    return max(8, max(c.bits for c in fmt.components if not c.is_alpha))
+
+
+# Luma in, chroma out.
+
+
+@dataclass(frozen=True)
+class LumaFormat:
+    """How the luma values of a stream are to be read: bit depth and range."""
+
+    bits: int
+    full_range: bool
+
+    def lightness_table(self) -> torch.Tensor:
+        """Lookup table from a luma code value to L* (as for an sRGB gray of that level)."""
+        from filmcolor.models.color import gray_to_lightness
+
+        levels = torch.arange(2**self.bits, dtype=torch.float64)
+        scale = 2 ** (self.bits - 8)
+        if self.full_range:
+            gray = levels / (2**self.bits - 1)
+        else:
+            gray = ((levels - 16 * scale) / (219 * scale)).clamp(0, 1)
+        return gray_to_lightness(16)[(gray * 65535).round().long()]
+
+
+def luma_format(info: VideoInfo) -> LumaFormat:
+    """Bit depth and range of the luma plane that :func:`luma_plane` returns for this stream."""
+    if not _LUMA_FIRST.match(info.pix_fmt):
+        return LumaFormat(info.bit_depth, True)  # RGB-like input: luma computed full range
+    full = info.color_range == RANGE_JPEG or "yuvj" in info.pix_fmt
+    if info.color_range == RANGE_UNSPECIFIED and info.pix_fmt.startswith("gray"):
+        full = True  # a gray picture without a tag means 0 = black, max = white
+    return LumaFormat(info.bit_depth, full)
+
+
+def luma_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's luma as (H, W) uint8 or uint16 code values, without any scaling.
+
+    YUV and gray frames give their Y plane as stored. Other formats (RGB, palette) give
+    BT.709 luma of their gamma-encoded RGB, full range.
+    """
+    name = frame.format.name
+    if _LUMA_FIRST.match(name):
+        plane = frame.planes[0]
+        dtype = np.uint16 if _bit_depth(frame.format) > 8 else np.uint8
+        row = plane.line_size // np.dtype(dtype).itemsize
+        buf = np.frombuffer(memoryview(plane), dtype=dtype).reshape(-1, row)
+        return buf[: frame.height, : frame.width].copy()
+    deep = _bit_depth(frame.format) > 8
+    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24").astype(np.float32)
+    y = rgb @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    return np.rint(y).astype(np.uint16 if deep else np.uint8)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """The video format written: pixel format, bit depth, subsampling, range and matrix."""
+
+    codec: str
+    pix_fmt: str
+    bits: int
+    subsampled: bool  # 4:2:0
+    full_range: bool
+    colorspace: int
+
+    @property
+    def kr_kb(self) -> tuple[float, float]:
+        return _KR_KB.get(self.colorspace, (0.299, 0.114))
+
+
+def choose_output_format(info: VideoInfo, codec: str) -> OutputFormat:
+    """4:2:0 where the codec is a delivery codec and the size is even, else 4:4:4 (same size)."""
+    if codec not in CODECS:
+        raise VideoOutputError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
+    luma = luma_format(info)
+    bits = min(luma.bits, MAX_BITS[codec])
+    if codec == "prores":
+        bits = 10
+    elif codec in ("libx264", "libx265", "ffv1") and bits > 8:
+        allowed = {"libx264": (10,), "libx265": (10, 12), "ffv1": (10, 12, 16)}[codec]
+        bits = min((b for b in allowed if b >= bits), default=max(allowed))
+    even = info.width % 2 == 0 and info.height % 2 == 0
+    subsampled = codec in ("libx264", "libx265") and even
+    pix_fmt = ("yuv420p" if subsampled else "yuv444p") + (f"{bits}le" if bits > 8 else "")
+    space = info.colorspace
+    if space not in _KR_KB:  # unspecified or RGB: choose and tag a matrix players agree on
+        space = SPACE_BT709 if info.height >= 720 else SPACE_SMPTE170M
+    return OutputFormat(codec, pix_fmt, bits, subsampled, luma.full_range, space)
+
+
+def scale_luma(y: np.ndarray, in_bits: int, out_bits: int) -> np.ndarray:
+    """Move luma code values between bit depths (a shift, as FFmpeg does); same depth = same."""
+    if in_bits == out_bits:
+        return y
+    dtype = np.uint16 if out_bits > 8 else np.uint8
+    if out_bits > in_bits:
+        return y.astype(np.uint16) << (out_bits - in_bits)
+    d = in_bits - out_bits
+    out = (y.astype(np.uint32) + (1 << (d - 1))) >> d
+    return np.minimum(out, 2**out_bits - 1).astype(dtype)
+
+
+def rgb_to_chroma(rgb: torch.Tensor, fmt: OutputFormat) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gamma-encoded RGB in [0, 1], (B, 3, H, W) -> Cb, Cr code values of ``fmt`` (B, h, w).
+
+    Subsampled to 4:2:0 by 2x2 averaging when ``fmt`` asks for it.
+    """
+    kr, kb = fmt.kr_kb
+    r, g, b = rgb.unbind(1)
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    cb = (b - y) / (2 * (1 - kb))  # [-0.5, 0.5]
+    cr = (r - y) / (2 * (1 - kr))
+    c = torch.stack((cb, cr), 1)
+    if fmt.subsampled:
+        c = torch.nn.functional.avg_pool2d(c, 2)
+    scale = 2**fmt.bits - 1 if fmt.full_range else 224 * 2 ** (fmt.bits - 8)
+    c = (c * scale + 2 ** (fmt.bits - 1)).round().clamp(0, 2**fmt.bits - 1)
+    return c[:, 0], c[:, 1]
+
+
+def make_frame(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, fmt: OutputFormat) -> av.VideoFrame:
+    """A planar YUV frame of ``fmt`` from its three planes (numpy, code values)."""
+    h, w = y.shape
+    frame = av.VideoFrame(w, h, fmt.pix_fmt)
+    dtype = np.uint16 if fmt.bits > 8 else np.uint8
+    for plane, values in zip(frame.planes, (y, cb, cr), strict=True):
+        row = plane.line_size // np.dtype(dtype).itemsize
+        buf = np.frombuffer(memoryview(plane), dtype=dtype).reshape(-1, row)
+        buf[: plane.height, : plane.width] = values
+    frame.color_range = RANGE_JPEG if fmt.full_range else RANGE_MPEG
+    frame.colorspace = fmt.colorspace
+    return frame
+
+
+# Decoding.
+
+
+@dataclass
+class DecodeReport:
+    """What went wrong while decoding, for the user."""
+
+    damaged_packets: int = 0
+    fixed_timestamps: int = 0
+    corrupt_frames: int = 0
+
+
+def decode_video(
+    path: str | os.PathLike | av.container.InputContainer,
+    *,
+    max_damaged: int = 10,
+    report: DecodeReport | None = None,
+    copy_streams: tuple[int, ...] = (),
+    on_packet: Callable[[av.Packet], None] | None = None,
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames of the first video stream, in display order, each with a valid ``pts``.
+
+    Timestamps that are missing or that would go backwards are replaced by the previous frame's
+    plus one frame duration (counted in ``report.fixed_timestamps``). Packets the decoder rejects
+    are skipped and counted; more than ``max_damaged`` of them raise :class:`VideoInputError`.
+
+    Args:
+        path: the video file, or an open container (which the caller closes: copied packets
+            stay valid only while their container is open).
+        max_damaged: how many damaged packets are tolerated.
+        report: filled in as decoding goes.
+        copy_streams: indices of other streams whose packets are passed to ``on_packet``.
+        on_packet: receives those packets in file order (flush packets without dts are dropped).
+    """
+    if isinstance(path, av.container.InputContainer):
+        yield from _decode(path, path.name, max_damaged, report, copy_streams, on_packet)
+        return
+    with av.open(str(path)) as container:
+        yield from _decode(container, path, max_damaged, report, copy_streams, on_packet)
+
+
+def _decode(
+    container: av.container.InputContainer,
+    path,
+    max_damaged: int,
+    report: DecodeReport | None,
+    copy_streams: tuple[int, ...],
+    on_packet: Callable[[av.Packet], None] | None,
+) -> Iterator[av.VideoFrame]:
+    report = report if report is not None else DecodeReport()
+    vs = container.streams.video[0]
+    vs.thread_type = "AUTO"
+    tb = Fraction(vs.time_base)
+    rate = vs.guessed_rate or vs.average_rate or Fraction(25)
+    step = max(1, round(1 / (rate * tb))) if tb else 1
+    last_pts: int | None = None
+    streams = [vs] + [container.streams[i] for i in copy_streams]
+
+    def fixed(frame: av.VideoFrame) -> av.VideoFrame:
+        nonlocal last_pts
+        pts = frame.pts
+        if pts is None or (last_pts is not None and pts <= last_pts):
+            pts = 0 if last_pts is None else last_pts + step
+            report.fixed_timestamps += 1
+        frame.pts = last_pts = pts
+        if frame.is_corrupt:
+            report.corrupt_frames += 1
+        return frame
+
+    def damaged(e: Exception) -> None:
+        report.damaged_packets += 1
+        log.debug("damaged packet: %s", e)
+        if report.damaged_packets > max_damaged:
+            raise VideoInputError(
+                f"{path}: more than {max_damaged} damaged video packets (last: {e}); "
+                "the file is too broken to colorize (raise --max-damaged to go on anyway)"
+            ) from None
+
+    packets = container.demux(streams)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except (av.error.InvalidDataError, av.error.EOFError) as e:
+            damaged(e)
+            continue
+        if packet.stream.index != vs.index:
+            if on_packet is not None and packet.dts is not None and packet.size:
+                on_packet(packet)
+            continue
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError as e:
+            damaged(e)
+            continue
+        for frame in frames:
+            yield fixed(frame)
+    while True:  # drain: some decoders hold frames back after the last packet
+        try:
+            frames = vs.codec_context.decode(None)
+        except av.error.EOFError:
+            break
+        except av.error.InvalidDataError as e:
+            damaged(e)
+            break
+        if not frames:
+            break
+        for frame in frames:
+            yield fixed(frame)
+
+
+# Writing.
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What happens to one non-video input stream."""
+
+    index: int
+    kind: str
+    codec: str
+    action: str  # "copy" | "transcode"
+    target_codec: str | None = None
+
+
+def plan_streams(info: VideoInfo, output: Path) -> tuple[StreamPlan, ...]:
+    """Decide, before any work, how each audio/subtitle stream gets into ``output``'s container.
+
+    A stream the container cannot hold is transcoded (audio, to AAC or FLAC) or refused with a
+    message that names a container that can hold it.
+
+    Raises:
+        VideoOutputError: the container cannot be written, or cannot hold a stream.
+    """
+    try:
+        container = av.open(os.devnull, "w", format=_format_for(output))
+    except (ValueError, av.error.FFmpegError) as e:
+        raise VideoOutputError(f"cannot write {output.name}: unknown container ({e})") from None
+    supported = set(container.supported_codecs)
+    name = container.format.name
+    container.close()
+    plans = []
+    for s in info.streams:
+        if s.codec in supported:
+            plans.append(StreamPlan(s.index, s.kind, s.codec, "copy"))
+        elif s.kind == "audio" and ({"aac", "flac"} & supported):
+            target = "aac" if "aac" in supported else "flac"
+            plans.append(StreamPlan(s.index, s.kind, s.codec, "transcode", target))
+        else:
+            better = _container_for(s.codec)
+            raise VideoOutputError(
+                f"the {name} container cannot hold {s.kind} stream #{s.index} ({s.codec}); "
+                f"write to {better} instead (-o {output.with_suffix(better).name})"
+            )
+    return tuple(plans)
+
+
+def check_codec_fits(output: Path, codec: str) -> None:
+    """The video codec must fit the container (e.g. ProRes is not allowed in MP4)."""
+    container = av.open(os.devnull, "w", format=_format_for(output))
+    supported = set(container.supported_codecs)
+    container.close()
+    encoded = {"libx264": "h264", "libx265": "hevc", "ffv1": "ffv1", "prores": "prores"}[codec]
+    if encoded not in supported:
+        better = ".mov" if codec == "prores" else ".mkv"
+        raise VideoOutputError(
+            f"{output.suffix or output.name} files cannot hold {codec} video; "
+            f"use {better} (-o {output.with_suffix(better).name}) or another --codec"
+        )
+
+
+def _format_for(output: Path) -> str | None:
+    suffix = output.suffix.lower()
+    return {".mkv": "matroska", ".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}.get(suffix) or (
+        suffix[1:] if suffix else None
+    )
+
+
+def _container_for(codec: str) -> str:
+    for suffix in (".mkv", ".mov", ".mp4"):
+        container = av.open(os.devnull, "w", format=_format_for(Path("x" + suffix)))
+        ok = codec in container.supported_codecs
+        container.close()
+        if ok:
+            return suffix
+    return ".mkv"
+
+
+class VideoWriter:
+    """Encodes frames and muxes copied packets into a temporary file, then renames it.
+
+    Use as a context manager; :meth:`commit` verifies and renames, leaving the block without
+    committing (an error, Ctrl-C) deletes the temporary file.
+    """
+
+    def __init__(
+        self,
+        output: Path,
+        info: VideoInfo,
+        fmt: OutputFormat,
+        streams: tuple[StreamPlan, ...],
+        crf: int | None = None,
+    ):
+        self.output = output
+        self.fmt = fmt
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent
+        )
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.frames = 0
+        self.packets: dict[int, int] = {}  # output stream index -> packets muxed
+        self._closed = False
+        try:
+            self.container = av.open(str(self.tmp), "w", format=_format_for(output))
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        codec_name = "prores_ks" if fmt.codec == "prores" else fmt.codec
+        self.video = self.container.add_stream(codec_name, rate=info.fps)
+        cc = self.video.codec_context
+        cc.width, cc.height, cc.pix_fmt = info.width, info.height, fmt.pix_fmt
+        cc.time_base = info.time_base
+        self.video.time_base = info.time_base
+        if info.sar and info.sar != 1:
+            cc.sample_aspect_ratio = info.sar
+        cc.color_range = RANGE_JPEG if fmt.full_range else RANGE_MPEG
+        cc.colorspace = fmt.colorspace
+        if info.color_primaries not in (0, 2):
+            cc.color_primaries = info.color_primaries
+        if info.color_trc not in (0, 2):
+            cc.color_trc = info.color_trc
+        options = {}
+        if fmt.codec in ("libx264", "libx265"):
+            options["crf"] = str(crf if crf is not None else 18)
+            if fmt.codec == "libx265":
+                options["x265-params"] = "log-level=error"
+        elif fmt.codec == "prores":
+            options["profile"] = "4"  # 4444: the 4:4:4 format chosen above
+        elif fmt.codec == "ffv1":
+            options.update(level="3", slicecrc="1")
+        cc.options = options
+        if info.rotation:
+            self.video.set_display_rotation(info.rotation)
+        self.copies: dict[int, av.stream.Stream] = {}
+        self.transcodes: dict[int, av.audio.stream.AudioStream] = {}
+        with av.open(str(info.path)) as source:
+            for plan in streams:
+                src = source.streams[plan.index]
+                if plan.action == "copy":
+                    self.copies[plan.index] = self.container.add_stream_from_template(src)
+                else:
+                    out = self.container.add_stream(plan.target_codec, rate=src.rate)
+                    out.layout = src.layout
+                    self.transcodes[plan.index] = out
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                self.container.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def write_frame(self, frame: av.VideoFrame, pts: int) -> None:
+        """Encode one frame with the source timestamp ``pts`` (in the input's time base)."""
+        frame.pts = pts
+        frame.time_base = self.video.codec_context.time_base
+        self._mux(self.video.encode(frame))
+        self.frames += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Copy an audio/subtitle packet untouched (or transcode it, if planned so)."""
+        index = packet.stream.index
+        if index in self.copies:
+            packet.stream = self.copies[index]
+            self._mux([packet])
+        elif index in self.transcodes:
+            out = self.transcodes[index]
+            for frame in packet.decode():
+                frame.pts = None  # the encoder's own sample count keeps audio continuous
+                self._mux(out.encode(frame))
+
+    def _mux(self, packets) -> None:
+        for p in packets:
+            self.packets[p.stream.index] = self.packets.get(p.stream.index, 0) + 1
+            self.container.mux(p)
+
+    def commit(self, overwrite: bool = False) -> Path:
+        """Flush, close, verify the packet counts, then rename to the final name."""
+        self._mux(self.video.encode(None))
+        for out in self.transcodes.values():
+            self._mux(out.encode(None))
+        self.container.close()
+        self._closed = True
+        verify_counts(self.tmp, self.packets)
+        if not overwrite and self.output.exists():
+            raise VideoOutputError(f"{self.output} appeared while writing; not overwriting it")
+        os.replace(self.tmp, self.output)
+        return self.output
+
+
+def verify_counts(path: Path, expected: dict[int, int]) -> None:
+    """Every stream of ``path`` holds exactly the expected number of packets."""
+    found: dict[int, int] = {}
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                if packet.size:
+                    found[packet.stream.index] = found.get(packet.stream.index, 0) + 1
+    except av.error.FFmpegError as e:
+        raise VideoOutputError(f"the written file cannot be read back ({e})") from None
+    for index, n in expected.items():
+        if found.get(index, 0) != n:
+            raise VideoOutputError(
+                f"the written file has {found.get(index, 0)} packets in stream #{index}, "
+                f"expected {n}; not keeping it"
+            )
