@@ -138,7 +138,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         elif container.duration:
             duration = container.duration / av.time_base
         streams = tuple(
-            StreamInfo(s.index, s.type, s.codec_context.name, s.language)
+            StreamInfo(s.index, s.type, s.codec_context.codec.canonical_name, s.language)
             for s in container.streams
             if s.type in ("audio", "subtitle") and s.codec_context is not None
         )
@@ -157,7 +157,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             pix_fmt=fmt.name,
             bit_depth=_bit_depth(fmt),
             sar=Fraction(sar) if sar else None,
-            rotation=int(first.rotation or 0),
+            rotation=int(first.rotation or 0) % 360,
             color_range=int(first.color_range or cc.color_range or 0),
             colorspace=int(first.colorspace if first.colorspace is not None else 2),
             color_primaries=int(first.color_primaries or cc.color_primaries or 2),

@@ -85,7 +85,7 @@ def write_clip(
         if rotation:
             vs.set_display_rotation(rotation)
         astream = out.add_stream(audio, rate=48000, layout="mono") if audio else None
-        sstream = out.add_stream("subrip") if subtitles else None
+        sstream = out.add_mux_stream("subrip") if subtitles else None
         for i, f in enumerate(frames):
             if rgb:
                 tint = np.stack([f, np.roll(f, 7, axis=1), f[::-1]], axis=-1)
@@ -114,7 +114,12 @@ def write_clip(
                 out.mux(astream.encode(af))
             out.mux(astream.encode(None))
         if sstream is not None:
-            pass  # a subrip stream without packets is enough to test the container check
+            for k, text in enumerate((b"one", b"two")):
+                p = av.Packet(text)
+                p.stream, p.time_base = sstream, Fraction(1, 1000)
+                p.pts = p.dts = k * 400
+                p.duration = 300
+                out.mux(p)
     return frames
 
 
