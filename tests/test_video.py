@@ -6,13 +6,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from media import packets, read_video, write_clip
 
 from filmcolor import pipeline
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.shots import shots_from_cuts, write_csv
 from filmcolor.video_io import VideoInputError, VideoOutputError, probe
-
-from .media import packets, read_video, write_clip
 
 
 def run(src, out, colorizer, **kw):
@@ -62,7 +61,7 @@ def test_variable_frame_rate_timestamps_survive(tmp_path, colorizer):
 
 
 def test_odd_size_keeps_size(tmp_path, colorizer):
-    from .media import shot_frames
+    from media import shot_frames
 
     src = tmp_path / "odd.mkv"
     write_clip(src, shot_frames(12, size=(63, 47)), codec="ffv1", pix_fmt="gray")

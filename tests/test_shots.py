@@ -1,0 +1,59 @@
+"""Shot detection on clips with known cuts, and the shot list CSV."""
+
+from __future__ import annotations
+
+import pytest
+from media import shot_frames, write_clip
+
+from filmcolor.pipeline import analyse
+from filmcolor.shots import ShotListError, detect, read_csv, shots_from_cuts, small_gray, write_csv
+from filmcolor.video_io import probe
+
+
+@pytest.mark.parametrize("detector", ["content", "adaptive"])
+def test_detector_finds_every_cut_at_its_frame_and_no_other(detector):
+    cuts = (17, 40, 58)
+    frames = shot_frames(80, cuts)
+    assert detect(iter(frames), 25, detector=detector) == list(cuts)
+
+
+def test_no_cut_in_a_single_moving_shot():
+    assert detect(iter(shot_frames(60)), 25) == []
+
+
+def test_cuts_found_in_an_encoded_file_with_timestamps(tmp_path):
+    src = tmp_path / "three.mp4"
+    write_clip(src, n=60, cuts=(20, 41))
+    found = analyse(probe(src), None)
+    assert found.frames == 60
+    assert found.cuts == [20, 41]
+    assert [(s.start, s.end) for s in found.shots] == [(0, 20), (20, 41), (41, 60)]
+    assert found.shots[1].start_time == pytest.approx(20 / 25)
+    assert found.shots[-1].end_time == pytest.approx(60 / 25)
+
+
+def test_10bit_frames_are_shrunk_to_8bit_for_the_detector():
+    frames = shot_frames(40, (20,), bits=10)
+    small = [small_gray(f, 10) for f in frames]
+    assert small[0].dtype.name == "uint8"
+    assert detect(iter(small), 25) == [20]
+
+
+def test_csv_round_trip_and_a_corrected_list(tmp_path):
+    path = write_csv(tmp_path / "s.csv", shots_from_cuts([20, 41], 60, [i / 25 for i in range(61)]))
+    assert read_csv(path) == [20, 41]
+    lines = path.read_text().splitlines()
+    assert lines[0] == "shot,start_frame,frames,start_time,end_time"
+    assert lines[2].startswith("2,20,21,0.800")
+    path.write_text("start_frame\n0\n33\n12\n")  # a person's edit: unsorted, fewer columns
+    assert read_csv(path) == [12, 33]
+
+
+@pytest.mark.parametrize("text", ["shot,start\n1,0\n", "start_frame\n0\nten\n"])
+def test_bad_csv_is_a_clear_error(tmp_path, text):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ShotListError, match="bad.csv"):
+        read_csv(path)
+    with pytest.raises(ShotListError, match="not found"):
+        read_csv(tmp_path / "none.csv")
