@@ -255,3 +255,25 @@ def test_probe_reads_what_the_output_must_keep(tmp_path):
 
 def torch_equal(a, b) -> bool:
     return a.shape == b.shape and bool((a == b).all())
+
+
+def test_header_that_lies_about_frame_count_is_reported(tmp_path, colorizer):
+    whole = tmp_path / "whole.mp4"
+    write_clip(
+        whole, n=40, codec="mjpeg", pix_fmt="yuvj420p", container_options={"movflags": "faststart"}
+    )
+    src = tmp_path / "short.mp4"
+    src.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    assert probe(src).frames_in_header == 40
+    result = run(src, tmp_path / "o.mp4", colorizer)
+    assert result.frames < 40
+    assert read_video(tmp_path / "o.mp4")["y"].shape[0] == result.frames
+    assert any("header says 40" in w for w in result.warnings)
+
+
+def test_interlaced_input_is_warned_about(tmp_path, colorizer):
+    src = tmp_path / "tff.mp4"
+    write_clip(src, n=8, options={"x264-params": "interlaced=1:tff=1"})
+    assert probe(src).interlaced
+    result = run(src, tmp_path / "o.mp4", colorizer)
+    assert any("interlaced" in w for w in result.warnings)
