@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import typer
@@ -307,9 +308,156 @@ class _VideoProgress:
 
 
 @app.command()
-def train() -> None:
-    """Train a colorization model."""
-    raise _not_yet("train", 3)
+def train(
+    data: Path | None = typer.Option(None, help="Image folder; sub-folders are scene classes."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder [default: runs/<time>]."),
+    resume: Path | None = typer.Option(None, help="Continue the run in this folder."),
+    train_list: Path | None = typer.Option(None, help="Places list file ('/a/abbey/1.jpg 0')."),
+    val_data: Path | None = typer.Option(None, help="Validation image folder."),
+    val_list: Path | None = typer.Option(None, help="Validation list file."),
+    val_fraction: float = typer.Option(0.02, help="Share held out when no validation is given."),
+    model_preset: str = typer.Option("paper", "--preset", help="paper or compact."),
+    width: float | None = typer.Option(None, help="Override the preset's channel multiplier."),
+    init: Path | None = typer.Option(None, help="Start from these weights (.safetensors)."),
+    batch_size: int = typer.Option(128, help="Images per step, over all processes."),
+    steps: int | None = typer.Option(None, help="Optimisation steps [default: 1 epoch]."),
+    epochs: float | None = typer.Option(None, help="Epochs, when --steps is not given."),
+    optimizer: str = typer.Option("adadelta", help="adadelta (the paper's), adam or sgd."),
+    lr: float | None = typer.Option(None, help="[default: 1.0 adadelta, 1e-3 adam, 0.05 sgd]"),
+    alpha: float = typer.Option(1 / 300, help="Weight of the classification loss."),
+    classify: bool = typer.Option(True, help="Use folder classes when the data has them."),
+    min_color_std: float = typer.Option(6.0, help="Drop images whose a*b* std is below this."),
+    resize: int = typer.Option(256, help="Rescale images to this square first (0: keep)."),
+    crop: int = typer.Option(224, help="Random square crop the network trains on."),
+    multiscale: bool = typer.Option(False, help="Random rescale between --crop and full size."),
+    flip: bool = typer.Option(True, help="Random horizontal flips."),
+    workers: int = typer.Option(4, help="DataLoader worker processes (per GPU)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    precision: str = typer.Option("auto", help="auto (bf16 where supported), fp32, bf16, fp16."),
+    eval_every: int = typer.Option(500, help="Evaluate every N steps."),
+    checkpoint_every: int = typer.Option(500, help="Checkpoint every N steps."),
+    keep: int = typer.Option(3, help="Checkpoints to keep."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train a colorization model (the paper's joint colour + scene-class objective).
+
+    Under torchrun it trains on every process with DistributedDataParallel.
+    """
+    import time
+
+    from filmcolor.train.data import DataError
+    from filmcolor.train.loop import TrainConfig, TrainingError, main
+
+    if resume is not None:
+        config_file = resume / "train_config.json"
+        if not config_file.is_file():
+            raise fail(f"{resume} is not a run folder (no train_config.json)")
+        cfg = TrainConfig.from_json(config_file)
+        cfg.out = str(resume)
+        if steps is not None:
+            cfg.steps = steps
+    else:
+        if data is None:
+            raise fail("--data is required (or --resume RUN_DIR)")
+        run = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        cfg = TrainConfig(
+            data=str(data),
+            out=str(run),
+            train_list=_str(train_list),
+            val_data=_str(val_data),
+            val_list=_str(val_list),
+            val_fraction=val_fraction,
+            preset=model_preset,
+            width=width,
+            init=_str(init),
+            batch_size=batch_size,
+            steps=steps,
+            epochs=epochs,
+            optimizer=optimizer,
+            lr=lr,
+            alpha=alpha,
+            classify=classify,
+            min_color_std=min_color_std,
+            resize=resize,
+            crop=crop,
+            multiscale=multiscale,
+            flip=flip,
+            workers=workers,
+            device=device,
+            precision=precision,
+            eval_every=eval_every,
+            checkpoint_every=checkpoint_every,
+            keep=keep,
+            seed=seed,
+        )
+    try:
+        with _TrainProgress() as progress:
+            weights = main(cfg, progress, resume=resume is not None)
+    except (DataError, TrainingError, ValueError, KeyError, OSError) as e:
+        raise fail(str(e).strip("'\"")) from None
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted; resume with: filmcolor train --resume {cfg.out}")
+        raise typer.Exit(130) from None
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process speaks
+        console.print(f"weights: {weights}")
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+class _TrainProgress:
+    """Renders the trainer's progress events with Rich."""
+
+    def __enter__(self):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.bar.__enter__()
+        self.tasks: dict[str, int] = {}
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def _task(self, name: str, total: int) -> int:
+        if name not in self.tasks:
+            self.tasks[name] = self.bar.add_task(name, total=total, status="")
+        return self.tasks[name]
+
+    def __call__(self, e: dict) -> None:
+        kind = e["kind"]
+        if kind == "notice":
+            self.bar.console.print(e["message"], highlight=False)
+        elif kind == "screen":
+            self.bar.update(self._task(f"screening {e['set']}", e["total"]), completed=e["done"])
+        elif kind == "step":
+            status = f"loss {e['loss']:.4f}  {e['ips']:.1f} img/s"
+            task = self._task("training", e["total"])
+            self.bar.update(task, completed=e["step"], status=status)
+        elif kind == "eval":
+            parts = [
+                f"step {e['step']}: val ab MSE {e['ab_mse']:.5f}",
+                f"PSNR {e['psnr']:.2f} dB (gray {e['psnr_gray']:.2f})",
+                f"colourfulness {e['colourfulness']:.1f} (truth {e['colourfulness_truth']:.1f})",
+                f"AuC {e['auc']:.3f}",
+            ]
+            if "class_accuracy" in e:
+                parts.append(f"class acc {e['class_accuracy']:.3f}")
+            self.bar.console.print(", ".join(parts), highlight=False)
 
 
 @app.command()
@@ -342,3 +490,7 @@ def info() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -237,11 +237,15 @@ class ColorizationNet(nn.Module):
         ab = self.to_ab(self.predict(padded, g), padded.shape[-2:])
         return ab[..., :h, :w]
 
-    def forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, l: torch.Tensor, return_head: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Colorize with each image's own global features.
 
         Args:
             l: normalised lightness, (B, 1, H, W), any H, W >= 1.
+            return_head: return the raw head output at half resolution instead of a*b*
+                (what the training losses compare; H, W must then be multiples of 8).
 
         Returns:
             ``(ab, class_logits)``: a*b* (B, 2, H, W) and logits (B, num_classes) or None.
@@ -253,7 +257,10 @@ class ColorizationNet(nn.Module):
         else:
             low224 = self.low(resize_for_global(l))
         g, logits = self._global_from_low(low224)
-        ab = self.to_ab(self._predict_from_low(low, g), padded.shape[-2:])
+        head = self._predict_from_low(low, g)
+        if return_head:
+            return head, logits
+        ab = self.to_ab(head, padded.shape[-2:])
         return ab[..., :h, :w], logits
 
 

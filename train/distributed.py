@@ -1,0 +1,144 @@
+"""Distributed training, switched on by the environment that ``torchrun`` sets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(device_type: str) -> Dist:
+    """Join the process group when started by torchrun (RANK and WORLD_SIZE set), else no-op."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Dist()
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend)
+    d = Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size())
+    if device_type == "cuda":
+        torch.cuda.set_device(d.local_rank)
+    return d
+
+
+def teardown(d: Dist) -> None:
+    if d.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes; the gradient of every process's input is the summed gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose batch statistics are reduced over every process.
+
+    ``nn.SyncBatchNorm`` only runs on GPUs; this does the same with a differentiable all-reduce
+    of per-channel sums, so CPU (gloo) runs normalise exactly like one process with the whole
+    batch. Outside training or without a process group it is a plain BatchNorm.
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized()):
+            return super().forward(x)
+        dims = [d for d in range(x.dim()) if d != 1]
+        c = x.shape[1]
+        xf = x.float()
+        count = torch.tensor([x.numel() / c], dtype=torch.float32, device=x.device)
+        sums = _AllReduceSum.apply(torch.cat((xf.sum(dims), count)))  # (C + 1,)
+        n = sums[-1]
+        mean = sums[:c] / n
+        shape = [1, c] + [1] * (x.dim() - 2)
+        centred = xf - mean.view(shape)
+        # A second pass over centred values: E[x^2] - E[x]^2 would cancel badly in fp32.
+        var = _AllReduceSum.apply((centred * centred).sum(dims)) / n
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1 / self.num_batches_tracked
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * n / (n - 1), m)
+        y = centred * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y.to(x.dtype)
+
+
+def sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
+    """Replace every BatchNorm by one that normalises over the global batch."""
+    if device_type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            new = GlobalBatchNorm(
+                child.num_features,
+                child.eps,
+                child.momentum,
+                child.affine,
+                child.track_running_stats,
+            )
+            if child.affine:  # the same Parameter objects, so optimizers keep working
+                new.weight, new.bias = child.weight, child.bias
+            new.running_mean, new.running_var = child.running_mean, child.running_var
+            new.num_batches_tracked = child.num_batches_tracked
+            setattr(module, name, new)
+        else:
+            sync_batchnorm(child, device_type)
+    return module
+
+
+def barrier(d: Dist) -> None:
+    if d.enabled:
+        dist.barrier()
+
+
+def reduce_mean(x: torch.Tensor, d: Dist) -> torch.Tensor:
+    """The mean of a scalar over all processes (for logging)."""
+    if not d.enabled:
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x)
+    return x / d.world_size
+
+
+__all__ = [
+    "Dist",
+    "GlobalBatchNorm",
+    "barrier",
+    "reduce_mean",
+    "setup",
+    "sync_batchnorm",
+    "teardown",
+]

@@ -1,0 +1,464 @@
+"""The training loop, as plain functions: ``main(cfg)`` -> ``train_step`` / ``evaluate``.
+
+Single process: ``filmcolor train --data DIR``. Several GPUs or nodes: the same command under
+``torchrun``; the environment it sets switches on DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.nn.parallel import DistributedDataParallel
+
+from filmcolor.device import autocast, resolve_device, resolve_precision
+from filmcolor.metrics import ab_auc, colourfulness, psnr_rgb
+from filmcolor.models import ColorizationNet, preset
+from filmcolor.models.color import lab_to_rgb, unit_to_ab
+from filmcolor.weights import load_model
+
+from . import checkpoint as ckpt
+from . import distributed
+from .data import (
+    Augment,
+    BatchSampler,
+    ColorizationDataset,
+    DataError,
+    ImageSet,
+    Item,
+    Screening,
+    check_screening,
+    read_list,
+    scan_folder,
+    screen,
+    split_validation,
+)
+from .losses import PAPER_ALPHA, colorization_loss
+
+MAX_NON_FINITE_IN_A_ROW = 5
+GRID_IMAGES = 8
+
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a run; saved as train_config.json in the run folder."""
+
+    data: str | None = None  # image folder; classes = sub-folders
+    out: str = "runs/train"  # run folder
+    train_list: str | None = None  # Places-style list, paths relative to data
+    val_data: str | None = None
+    val_list: str | None = None
+    val_fraction: float = 0.02
+    preset: str = "paper"
+    width: float | None = None  # override the preset's channel multiplier
+    init: str | None = None  # start from these weights (safetensors)
+    batch_size: int = 128
+    steps: int | None = None
+    epochs: float | None = None
+    optimizer: str = "adadelta"  # the paper's; or "adam", "sgd"
+    lr: float | None = None  # default: 1.0 adadelta, 1e-3 adam, 0.05 sgd
+    alpha: float = PAPER_ALPHA  # weight of the classification loss
+    classify: bool = True  # use folder classes when the data has them
+    min_color_std: float = 6.0  # drop images whose a*, b* spread (std) is below this
+    resize: int = 256
+    crop: int = 224
+    multiscale: bool = False
+    flip: bool = True
+    workers: int = 4
+    device: str = "auto"
+    precision: str = "auto"
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    keep: int = 3
+    seed: int = 0
+
+    @classmethod
+    def from_json(cls, path: Path) -> TrainConfig:
+        d = json.loads(Path(path).read_text())
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on; the message is for the user."""
+
+
+@dataclass
+class Data:
+    train: ImageSet
+    val: ImageSet
+    classes: list[str]
+
+
+def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Progress) -> Data:
+    """Find, split and screen the images; classes come from folders (or the list file)."""
+    if cfg.data is None:
+        raise DataError("--data is required")
+    root = Path(cfg.data)
+    images = read_list(Path(cfg.train_list), root) if cfg.train_list else scan_folder(root)
+    if cfg.val_list:
+        val = read_list(Path(cfg.val_list), Path(cfg.val_data or root), images.classes)
+    elif cfg.val_data:
+        val = scan_folder(Path(cfg.val_data))
+        if images.classes and val.classes != images.classes:
+            index = {c: i for i, c in enumerate(images.classes)}
+            val = ImageSet(
+                [Item(it.path, index.get(val.classes[it.label], -1)) for it in val.items],
+                images.classes,
+            )
+    else:
+        images, val = split_validation(images, cfg.val_fraction, cfg.seed)
+    held_out = {it.path.resolve() for it in val.items}
+    images = ImageSet(
+        [it for it in images.items if it.path.resolve() not in held_out], images.classes
+    )
+    classes = images.classes if cfg.classify else []
+    if not classes and cfg.classify:
+        emit(
+            {
+                "kind": "notice",
+                "message": "all images sit in one folder: no classes, so the "
+                "classification loss is off",
+            }
+        )
+
+    def screened(images: ImageSet, name: str) -> Screening:
+        s = screen(
+            images,
+            cfg.min_color_std,
+            run_dir / f"screen-{name}.json",
+            workers,
+            lambda n, total: emit({"kind": "screen", "set": name, "done": n, "total": total}),
+        )
+        for path, reason in s.bad.items():
+            emit({"kind": "notice", "message": f"skipping unreadable image {path}: {reason}"})
+        emit(
+            {
+                "kind": "notice",
+                "message": f"{name}: {len(s.kept.items)} images kept, {len(s.low_color)} dropped "
+                f"for little colour (a*b* std < {cfg.min_color_std:g}), {len(s.bad)} unreadable",
+            }
+        )
+        return s
+
+    train, val = screened(images, "train"), screened(val, "val")
+    check_screening(train, val)
+    return Data(train.kept, val.kept, classes)
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
+    if cfg.init:
+        model, _ = load_model(cfg.init)
+        if model.cfg.num_classes != num_classes:
+            raise TrainingError(
+                f"--init model has {model.cfg.num_classes} classes, data has {num_classes}"
+            )
+        return model.train()
+    overrides = {"num_classes": num_classes} | ({"width": cfg.width} if cfg.width else {})
+    return ColorizationNet(preset(cfg.preset, **overrides))
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, total_steps: int):
+    """The optimizer and its schedule: ADADELTA at a constant rate (the paper's), or AdamW /
+    SGD with momentum under a linear warm-up and a cosine decay."""
+    params = model.parameters()
+    if cfg.optimizer == "adadelta":
+        opt = torch.optim.Adadelta(params, lr=cfg.lr or 1.0)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.AdamW(params, lr=cfg.lr or 1e-3, weight_decay=1e-4)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr or 0.05, momentum=0.9, weight_decay=1e-4)
+    else:
+        raise TrainingError(f"unknown optimizer {cfg.optimizer!r}; choose adadelta, adam or sgd")
+    warmup = min(500, total_steps // 20 + 1)
+
+    def warmup_cosine(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps))))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine)
+
+
+def train_step(
+    model: torch.nn.Module,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    alpha: float,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[dict[str, torch.Tensor], bool]:
+    """One optimisation step. Returns the losses and whether the step was applied (a
+    non-finite loss is skipped, leaving the weights untouched)."""
+    l, ab, labels = (t.to(device, non_blocking=True) for t in batch)
+    if device.type == "cuda":
+        l = l.contiguous(memory_format=torch.channels_last)
+    with autocast(device, dtype):
+        head, logits = model(l, return_head=True)  # head at half resolution
+    losses = colorization_loss(head, ab, logits, labels, alpha)
+    optimizer.zero_grad(set_to_none=True)
+    finite = torch.isfinite(losses.total).float()
+    if torch.distributed.is_initialized():  # every process must skip the same steps
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    finite = bool(finite)
+    if finite:
+        losses.total.backward()
+        optimizer.step()
+    out = {"loss": losses.total.detach(), "color": losses.color.detach()}
+    if losses.classification is not None:
+        out["class"] = losses.classification.detach()
+    return out, finite
+
+
+@torch.no_grad()
+def evaluate(
+    model: ColorizationNet,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    dtype: torch.dtype,
+    grid_path: Path | None = None,
+) -> dict[str, float]:
+    """ab MSE (the loss's own units), PSNR and colourfulness on RGB, AuC, class accuracy."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    grid = []
+    for l, ab, labels in loader:
+        l, ab, labels = l.to(device), ab.to(device), labels.to(device)
+        with autocast(device, dtype):
+            head, logits = model(l, return_head=True)
+        losses = colorization_loss(head, ab, logits, labels, 0.0)
+        pred_ab = model.to_ab(head, l.shape[-2:])
+        true_ab = unit_to_ab(ab, model.cfg.ab_range)
+        lightness = l.float() * 100
+        pred = lab_to_rgb(torch.cat((lightness, pred_ab), 1))
+        truth = lab_to_rgb(torch.cat((lightness, true_ab), 1))
+        gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(true_ab)), 1))
+        b = l.shape[0]
+        batch = {
+            "ab_mse": float(losses.color) * b,
+            "psnr": float(psnr_rgb(pred, truth).sum()),
+            "psnr_gray": float(psnr_rgb(gray, truth).sum()),
+            "colourfulness": float(colourfulness(pred).sum()),
+            "colourfulness_truth": float(colourfulness(truth).sum()),
+            "auc": float(ab_auc(pred_ab, true_ab).sum()),
+        }
+        if logits is not None:
+            batch["class_accuracy"] = float((logits.argmax(1) == labels).float().sum())
+        for k, v in batch.items():
+            sums[k] = sums.get(k, 0.0) + v
+        n += b
+        if grid_path is not None and len(grid) < GRID_IMAGES:
+            grid.extend(zip(gray, pred, truth, strict=True))
+    model.train(was_training)
+    if grid_path is not None and grid:
+        save_grid(grid[:GRID_IMAGES], grid_path)
+    return {k: v / max(n, 1) for k, v in sums.items()} | {"images": n}
+
+
+def save_grid(rows: list[tuple[torch.Tensor, ...]], path: Path) -> None:
+    """A PNG with one row per image: gray | predicted | truth."""
+    strips = [torch.cat(row, dim=2) for row in rows]  # each (3, H, 3W)
+    img = torch.cat(strips, dim=1).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+    Image.fromarray(img.cpu().numpy()).save(path)
+
+
+def main(cfg: TrainConfig, on_progress: Progress | None = None, resume: bool = False) -> Path:
+    """Train; returns the path of the final weights (RUN_DIR/model.safetensors).
+
+    Args:
+        cfg: the run's options.
+        on_progress: receives dicts with ``kind`` in {"notice", "screen", "step", "eval"}.
+        resume: continue the run in ``cfg.out`` from its last checkpoint.
+    """
+    device = resolve_device(cfg.device)
+    dist = distributed.setup(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    dtype = resolve_precision(cfg.precision, device)
+
+    def emit(event: dict) -> None:
+        if dist.main and on_progress is not None:
+            on_progress(event)
+
+    try:
+        return _run(cfg, resume, device, dtype, dist, emit)
+    finally:
+        distributed.teardown(dist)
+
+
+def _run(cfg, resume, device, dtype, dist, emit) -> Path:
+    run_dir = Path(cfg.out)
+    if resume:
+        if not (run_dir / "train_config.json").is_file():
+            raise TrainingError(f"{run_dir} is not a run folder (no train_config.json)")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise TrainingError(
+            f"run folder {run_dir} already exists; use --resume {run_dir} to "
+            "continue it or choose another --out"
+        )
+    distributed.barrier(dist)  # every process has checked before the first one writes
+    workers = cfg.workers if sys.platform != "win32" else 0
+    if dist.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        data = load_data(cfg, run_dir, workers, emit)  # screens, and caches the result
+    distributed.barrier(dist)
+    if not dist.main:
+        data = load_data(cfg, run_dir, workers, emit)  # reads the cache rank 0 wrote
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, len(data.classes)).to(device)
+    if dist.enabled:  # before the optimizer takes the parameters
+        model = distributed.sync_batchnorm(model, device.type)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    if cfg.batch_size // dist.world_size < 2:
+        raise TrainingError("BatchNorm needs at least 2 images per process: raise --batch-size")
+    sampler_args = dict(num_items=len(data.train.items), batch_size=cfg.batch_size, seed=cfg.seed)
+    steps_per_epoch = BatchSampler(**sampler_args).steps_per_epoch
+    total = cfg.steps or max(1, round((cfg.epochs or 1) * steps_per_epoch))
+    optimizer, scheduler = build_optimizer(cfg, model, total)
+
+    start = 0
+    if resume and (done := ckpt.checkpoints(run_dir)):
+        start = done[-1]
+        weights, _ = load_model(run_dir / f"ckpt-{start:07d}.safetensors")
+        model.load_state_dict(weights.state_dict())
+        state = ckpt.load_state(run_dir, start)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        emit({"kind": "notice", "message": f"resuming {run_dir} at step {start} of {total}"})
+
+    model.train()
+    train_model: torch.nn.Module = model
+    if dist.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=ids)
+
+    augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
+    ab_range = model.cfg.ab_range
+    train_set = ColorizationDataset(data.train, augment, ab_range, cfg.seed)
+    sampler = BatchSampler(
+        **sampler_args,
+        start_step=start,
+        total_steps=total,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+    pin = device.type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        train_set,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+    )
+    val_loader = torch.utils.data.DataLoader(
+        ColorizationDataset(data.val, augment, ab_range, cfg.seed, train=False),
+        batch_size=max(1, min(32, cfg.batch_size)),
+        num_workers=min(workers, 2),
+    )
+    provenance = {
+        "command": " ".join(sys.argv),
+        "data": str(cfg.data),
+        "preset": cfg.preset,
+        "train_images": len(data.train.items),
+        "host": platform.node(),
+        "torch": torch.__version__,
+    }
+    metrics_log = run_dir / "metrics.jsonl"
+
+    def checkpoint(step: int) -> None:
+        if dist.main:
+            ckpt.save_checkpoint(
+                run_dir,
+                step,
+                model,
+                optimizer,
+                scheduler,
+                data.classes,
+                provenance | {"total_steps": total, "wall_s": wall()},
+                cfg.keep,
+            )
+
+    def evaluation(step: int) -> None:
+        if not dist.main:
+            return
+        m = evaluate(model, val_loader, device, dtype, run_dir / f"grid-{step:07d}.png")
+        record = {"step": step, "time": time.time()} | m
+        with metrics_log.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        emit({"kind": "eval"} | record)
+
+    t0 = time.time()
+    prior = _prior_wall(run_dir)
+
+    def wall() -> float:
+        return prior + time.time() - t0
+
+    if start == 0:
+        evaluation(0)
+    bad_in_a_row, skipped = 0, 0
+    step = start
+    t_last, n_last = time.time(), 0
+    for batch in loader:
+        losses, applied = train_step(train_model, batch, optimizer, cfg.alpha, device, dtype)
+        if not applied:
+            bad_in_a_row, skipped = bad_in_a_row + 1, skipped + 1
+            emit({"kind": "notice", "message": f"step {step + 1}: non-finite loss, step skipped"})
+            if bad_in_a_row >= MAX_NON_FINITE_IN_A_ROW:
+                raise TrainingError(
+                    f"{bad_in_a_row} non-finite losses in a row at step {step + 1}; stopped. "
+                    f"The last good checkpoint is in {run_dir}"
+                )
+        else:
+            bad_in_a_row = 0
+            scheduler.step()
+        step += 1
+        n_last += cfg.batch_size
+        if step % 10 == 0 or step == total:
+            now = time.time()
+            logged = {k: float(distributed.reduce_mean(v, dist)) for k, v in losses.items()}
+            emit(
+                {
+                    "kind": "step",
+                    "step": step,
+                    "total": total,
+                    "ips": n_last / (now - t_last),
+                    "skipped": skipped,
+                }
+                | logged
+            )
+            t_last, n_last = now, 0
+        if (step % cfg.checkpoint_every == 0 or step == total) and not bad_in_a_row:
+            checkpoint(step)  # never in the middle of a run of non-finite losses
+        if step % cfg.eval_every == 0 or step == total:
+            evaluation(step)
+    return run_dir / "model.safetensors"
+
+
+def _prior_wall(run_dir: Path) -> float:
+    """Wall time already spent by earlier sessions of a resumed run (from its last checkpoint)."""
+    from filmcolor.weights import read_metadata
+
+    path = run_dir / "model.safetensors"
+    if not path.is_file():
+        return 0.0
+    return float(read_metadata(path)["provenance"].get("wall_s", 0.0))
+
+
+__all__ = ["TrainConfig", "TrainingError", "evaluate", "main", "train_step"]
