@@ -316,8 +316,16 @@ def train(
     val_data: Path | None = typer.Option(None, help="Validation image folder."),
     val_list: Path | None = typer.Option(None, help="Validation list file."),
     val_fraction: float = typer.Option(0.02, help="Share held out when no validation is given."),
-    model_preset: str = typer.Option("paper", "--preset", help="paper or compact."),
+    model_preset: str = typer.Option(
+        "paper", "--preset", help="paper, compact, attention or compact-attention."
+    ),
+    stage: str = typer.Option(
+        "color", help="color, or classify: pre-train the low-level, global and class networks."
+    ),
     width: float | None = typer.Option(None, help="Override the preset's channel multiplier."),
+    color_head: str | None = typer.Option(
+        None, help="Override the preset's colour head: regression or bins."
+    ),
     init: Path | None = typer.Option(None, help="Start from these weights (.safetensors)."),
     batch_size: int = typer.Option(128, help="Images per step, over all processes."),
     steps: int | None = typer.Option(None, help="Optimisation steps [default: 1 epoch]."),
@@ -369,6 +377,8 @@ def train(
             val_fraction=val_fraction,
             preset=model_preset,
             width=width,
+            color_head=color_head,
+            stage=stage,
             init=_str(init),
             batch_size=batch_size,
             steps=steps,
@@ -448,6 +458,8 @@ class _TrainProgress:
             status = f"loss {e['loss']:.4f}  {e['ips']:.1f} img/s"
             task = self._task("training", e["total"])
             self.bar.update(task, completed=e["step"], status=status)
+        elif kind == "eval" and "ab_mse" not in e:  # classification stage
+            self.bar.console.print(f"step {e['step']}: class acc {e['class_accuracy']:.3f}")
         elif kind == "eval":
             parts = [
                 f"step {e['step']}: val ab MSE {e['ab_mse']:.5f}",

@@ -12,6 +12,8 @@ input's device. Colour tensors are (B, 2, H, W) a*b*, bin tensors (B, 313, H, W)
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -72,6 +74,29 @@ def _square_distances(pts: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return (pts[:, None, :] - centres[None, :, :]).square().sum(-1)
 
 
+_TABLE_LIMIT = 128  # the lookup table of nearest centres covers a*, b* in [-128, 128]
+
+
+@functools.lru_cache(maxsize=4)
+def _nearest_table(k: int, device: torch.device) -> torch.Tensor:
+    """For every integer (a*, b*) in [-128, 128]^2, the indices of its k nearest centres.
+
+    Built once (a second or so); then finding a pixel's neighbours is one lookup instead of a
+    sort over all 313 centres.
+
+    Returns:
+        (257, 257, k) int64.
+    """
+    centres = bin_centres(device)
+    axis = torch.arange(-_TABLE_LIMIT, _TABLE_LIMIT + 1, dtype=torch.float32, device=device)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).view(-1, 2)  # (257^2, 2)
+    idx = [
+        _square_distances(p, centres).topk(k, dim=1, largest=False).indices
+        for p in grid.split(_CHUNK)
+    ]
+    return torch.cat(idx).view(axis.numel(), axis.numel(), k)
+
+
 def soft_encode(
     ab: torch.Tensor,
     centres: torch.Tensor | None = None,
@@ -80,11 +105,12 @@ def soft_encode(
 ) -> torch.Tensor:
     """Ground-truth a*b* as a soft distribution over bins: Gaussian weights on the k nearest.
 
-    Distances are measured in blocks of pixels, so the only large allocation is the output.
+    The k nearest centres of a pixel are looked up at its a*b* rounded to integers (exact up
+    to ties within half a unit); their weights use the exact distances.
 
     Args:
         ab: a*b*, (B, 2, H, W); usually the target downsampled to the head's resolution.
-        centres: bin centres, (Q, 2).
+        centres: bin centres, (Q, 2); must be :func:`bin_centres` (the table is built on them).
         k: number of nearest centres that receive weight (10 in the authors' code).
         sigma: standard deviation of the Gaussian, in a*b* units.
 
@@ -94,16 +120,13 @@ def soft_encode(
     centres = _centres_for(centres, ab)
     pts = _pixels(ab)  # (B, HW, 2)
     b, n, _ = pts.shape
-    q = centres.shape[0]
-    out = pts.new_zeros(b, q, n)  # (B, Q, HW)
-    for i in range(b):
-        for s in range(0, n, _CHUNK):
-            p = pts[i, s : s + _CHUNK]  # (n', 2)
-            idx = _square_distances(p, centres).topk(k, dim=1, largest=False).indices  # (n', k)
-            d2 = (p[:, None, :] - centres[idx]).square().sum(-1)  # (n', k)
-            weights = torch.softmax(-d2 / (2 * sigma**2), dim=1)  # normalised Gaussian
-            out[i, :, s : s + _CHUNK].scatter_(0, idx.T, weights.T)
-    return out.view(b, q, *ab.shape[-2:])
+    grid = pts.round().clamp(-_TABLE_LIMIT, _TABLE_LIMIT).long() + _TABLE_LIMIT  # (B, HW, 2)
+    idx = _nearest_table(k, pts.device)[grid[..., 0], grid[..., 1]]  # (B, HW, k)
+    d2 = (pts[:, :, None, :] - centres[idx]).square().sum(-1)  # (B, HW, k)
+    weights = torch.softmax(-d2 / (2 * sigma**2), dim=-1)  # normalised Gaussian
+    out = pts.new_zeros(b, centres.shape[0], n)  # (B, Q, HW)
+    out.scatter_(1, idx.transpose(1, 2), weights.transpose(1, 2))
+    return out.view(b, -1, *ab.shape[-2:])
 
 
 def nearest_bin(ab: torch.Tensor, centres: torch.Tensor | None = None) -> torch.Tensor:

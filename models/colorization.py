@@ -185,10 +185,13 @@ class ColorizationNet(nn.Module):
         return self._global_from_low(self.low(l224))
 
     def _global_from_low(self, low224: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = self.global_conv(low224).flatten(1)  # (B, 7*7*512)
-        h = self.global_fc(h)  # (B, 512)
+        h = self._global_hidden(low224)
         logits = self.classifier(h) if self.classifier is not None else None
         return self.global_out(h), logits
+
+    def _global_hidden(self, low224: torch.Tensor) -> torch.Tensor:
+        h = self.global_conv(low224).flatten(1)  # (B, 7*7*512)
+        return self.global_fc(h)  # (B, 512): feeds both the global vector and the classifier
 
     # Local path (timm's forward_head).
 
@@ -238,18 +241,24 @@ class ColorizationNet(nn.Module):
         return ab[..., :h, :w]
 
     def forward(
-        self, l: torch.Tensor, return_head: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, l: torch.Tensor, return_head: bool = False, classify_only: bool = False
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Colorize with each image's own global features.
 
         Args:
             l: normalised lightness, (B, 1, H, W), any H, W >= 1.
             return_head: return the raw head output at half resolution instead of a*b*
                 (what the training losses compare; H, W must then be multiples of 8).
+            classify_only: run only the low-level, global and classification networks and
+                return ``(None, class_logits)`` (classification pre-training).
 
         Returns:
             ``(ab, class_logits)``: a*b* (B, 2, H, W) and logits (B, num_classes) or None.
         """
+        if classify_only:
+            if self.classifier is None:
+                raise ValueError("classify_only needs a model with a classifier (num_classes > 0)")
+            return None, self.classifier(self._global_hidden(self.low(resize_for_global(l))))
         padded, (h, w) = pad_to_multiple(l, 8)
         low = self.low(padded)
         if l.shape[-2:] == (GLOBAL_SIZE, GLOBAL_SIZE):

@@ -239,3 +239,38 @@ def test_torchrun_two_processes_match_one(photos, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
+
+
+def test_bins_head_trains_with_rebalancing_weights_cached(photos, tmp_path):
+    run = tmp_path / "run"
+    main(_cfg(photos, run, preset="compact-attention", eval_every=6))
+    counts = json.loads((run / "ab-histogram.json").read_text())
+    assert len(counts) == 313 and sum(counts) == 20 * 64 * 64  # 20 training images at 64x64
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 6 and 0 < record["auc"] <= 1
+    from filmcolor.weights import load_model
+
+    model, _ = load_model(run / "model.safetensors")
+    assert model.cfg.color_head == "bins" and model.cfg.attention
+
+
+def test_classify_stage_trains_only_the_classification_path(photos, tmp_path):
+    run = tmp_path / "run"
+    main(_cfg(photos, run, stage="classify", eval_every=6, optimizer="sgd"))
+    torch.manual_seed(0)  # the trainer's seed: the same initial weights
+    before = ColorizationNet(preset("compact", width=0.125, num_classes=2)).state_dict()
+    after = _weights(run)
+    for name, tensor in after.items():
+        changed = not torch.equal(tensor, before[name])
+        if name.split(".")[0] in ("mid", "fusion", "colorization", "global_out"):
+            assert not changed, name  # untouched: no colour loss in this stage
+    assert not torch.equal(after["low.0.0.weight"], before["low.0.0.weight"])
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "class_accuracy" in record and "ab_mse" not in record
+
+
+def test_classify_stage_needs_classes(tmp_path):
+    for i in range(12):
+        _photo(tmp_path / "flat" / f"{i}.jpg", i, i)
+    with pytest.raises(TrainingError, match="needs classes"):
+        main(_cfg(tmp_path / "flat", tmp_path / "run", stage="classify"))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from filmcolor.models.bins import NUM_BINS, bin_histogram
 from filmcolor.models.color import ab_to_unit, normalize_l, rgb_to_lab
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -121,12 +122,52 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def _small_lab(rgb: np.ndarray, size: int = 64) -> torch.Tensor:
+    small = Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR)
+    return rgb_to_lab(torch.from_numpy(np.array(small)).permute(2, 0, 1).float() / 255)
+
+
 def color_spread(rgb: np.ndarray, size: int = 64) -> float:
     """The larger of the standard deviations of a* and b* over a small copy of the image."""
-    small = Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR)
-    x = torch.from_numpy(np.array(small)).permute(2, 0, 1).float() / 255
-    ab = rgb_to_lab(x)[1:]
+    ab = _small_lab(rgb, size)[1:]
     return float(ab.flatten(1).std(1).max())
+
+
+class _HistogramDataset(torch.utils.data.Dataset):
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return bin_histogram(_small_lab(load_rgb(self.paths[i]))[None, 1:])
+
+
+def ab_histogram(
+    images: ImageSet, cache: Path, limit: int = 2000, seed: int = 0, workers: int = 0
+) -> torch.Tensor:
+    """Pixel counts per ab bin over (a seeded sample of at most ``limit``) training images,
+    each seen at 64x64; cached as JSON in ``cache`` since the rebalancing weights depend on it.
+
+    Returns:
+        (313,) int64 counts.
+    """
+    if cache.is_file():
+        return torch.tensor(json.loads(cache.read_text()), dtype=torch.int64)
+    paths = [it.path for it in images.items]
+    if len(paths) > limit:
+        paths = random.Random(seed).sample(paths, limit)
+    loader = torch.utils.data.DataLoader(
+        _HistogramDataset(paths), batch_size=None, num_workers=workers
+    )
+    counts = torch.zeros(NUM_BINS, dtype=torch.int64)
+    for h in loader:
+        counts += h
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(counts.tolist()))
+    os.replace(tmp, cache)
+    return counts
 
 
 def _screen_one(path: Path) -> tuple[str, float | None, str]:

@@ -22,7 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 from filmcolor.device import autocast, resolve_device, resolve_precision
 from filmcolor.metrics import ab_auc, colourfulness, psnr_rgb
 from filmcolor.models import ColorizationNet, preset
-from filmcolor.models.color import lab_to_rgb, unit_to_ab
+from filmcolor.models.bins import rebalancing_weights
+from filmcolor.models.color import ab_to_unit, lab_to_rgb, unit_to_ab
 from filmcolor.weights import load_model
 
 from . import checkpoint as ckpt
@@ -35,13 +36,20 @@ from .data import (
     ImageSet,
     Item,
     Screening,
+    ab_histogram,
     check_screening,
     read_list,
     scan_folder,
     screen,
     split_validation,
 )
-from .losses import PAPER_ALPHA, colorization_loss
+from .losses import (
+    PAPER_ALPHA,
+    Losses,
+    bins_loss,
+    classification_loss,
+    colorization_loss,
+)
 
 MAX_NON_FINITE_IN_A_ROW = 5
 GRID_IMAGES = 8
@@ -61,12 +69,14 @@ class TrainConfig:
     val_fraction: float = 0.02
     preset: str = "paper"
     width: float | None = None  # override the preset's channel multiplier
+    color_head: str | None = None  # override the preset's colour head: "regression" or "bins"
     init: str | None = None  # start from these weights (safetensors)
     batch_size: int = 128
     steps: int | None = None
     epochs: float | None = None
     optimizer: str = "adadelta"  # the paper's; or "adam", "sgd"
     lr: float | None = None  # default: 1.0 adadelta, 1e-3 adam, 0.05 sgd
+    stage: str = "color"  # "color", or "classify": pre-train low-level, global and classifier
     alpha: float = PAPER_ALPHA  # weight of the classification loss
     classify: bool = True  # use folder classes when the data has them
     min_color_std: float = 6.0  # drop images whose a*, b* spread (std) is below this
@@ -163,7 +173,11 @@ def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
                 f"--init model has {model.cfg.num_classes} classes, data has {num_classes}"
             )
         return model.train()
-    overrides = {"num_classes": num_classes} | ({"width": cfg.width} if cfg.width else {})
+    overrides = {"num_classes": num_classes}
+    if cfg.width:
+        overrides["width"] = cfg.width
+    if cfg.color_head:
+        overrides["color_head"] = cfg.color_head
     return ColorizationNet(preset(cfg.preset, **overrides))
 
 
@@ -190,11 +204,38 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, total_steps: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine)
 
 
+Objective = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], Losses]
+
+
+def make_objective(
+    stage: str, net: ColorizationNet, alpha: float, bin_weights: torch.Tensor | None = None
+) -> Objective:
+    """The training loss of a stage and colour head, as ``objective(model, l, ab, labels)``.
+
+    Args:
+        stage: "color" (the paper's joint loss) or "classify" (classification alone).
+        net: the network (unwrapped), for its head and ab range.
+        alpha: weight of the classification term in the colour stage.
+        bin_weights: rebalancing weights, for the "bins" head.
+    """
+
+    def objective(model, l, ab, labels):
+        if stage == "classify":
+            _, logits = model(l, classify_only=True)
+            return classification_loss(logits, labels)
+        head, logits = model(l, return_head=True)  # head at half resolution
+        if net.cfg.color_head == "bins":
+            return bins_loss(head, ab, logits, labels, alpha, bin_weights, net.cfg.ab_range)
+        return colorization_loss(head, ab, logits, labels, alpha)
+
+    return objective
+
+
 def train_step(
     model: torch.nn.Module,
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     optimizer: torch.optim.Optimizer,
-    alpha: float,
+    objective: Objective,
     device: torch.device,
     dtype: torch.dtype,
 ) -> tuple[dict[str, torch.Tensor], bool]:
@@ -204,20 +245,18 @@ def train_step(
     if device.type == "cuda":
         l = l.contiguous(memory_format=torch.channels_last)
     with autocast(device, dtype):
-        head, logits = model(l, return_head=True)  # head at half resolution
-    losses = colorization_loss(head, ab, logits, labels, alpha)
+        losses = objective(model, l, ab, labels)
     optimizer.zero_grad(set_to_none=True)
     finite = torch.isfinite(losses.total).float()
     if torch.distributed.is_initialized():  # every process must skip the same steps
         torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-    finite = bool(finite)
-    if finite:
+    if bool(finite):
         losses.total.backward()
         optimizer.step()
     out = {"loss": losses.total.detach(), "color": losses.color.detach()}
     if losses.classification is not None:
         out["class"] = losses.classification.detach()
-    return out, finite
+    return out, bool(finite)
 
 
 @torch.no_grad()
@@ -227,8 +266,10 @@ def evaluate(
     device: torch.device,
     dtype: torch.dtype,
     grid_path: Path | None = None,
+    classify_only: bool = False,
 ) -> dict[str, float]:
-    """ab MSE (the loss's own units), PSNR and colourfulness on RGB, AuC, class accuracy."""
+    """ab MSE (in the [0, 1] space of the regression head, so both heads compare), PSNR and
+    colourfulness on RGB with the gray baseline, AuC, and class accuracy."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -236,31 +277,33 @@ def evaluate(
     grid = []
     for l, ab, labels in loader:
         l, ab, labels = l.to(device), ab.to(device), labels.to(device)
-        with autocast(device, dtype):
-            head, logits = model(l, return_head=True)
-        losses = colorization_loss(head, ab, logits, labels, 0.0)
-        pred_ab = model.to_ab(head, l.shape[-2:])
-        true_ab = unit_to_ab(ab, model.cfg.ab_range)
-        lightness = l.float() * 100
-        pred = lab_to_rgb(torch.cat((lightness, pred_ab), 1))
-        truth = lab_to_rgb(torch.cat((lightness, true_ab), 1))
-        gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(true_ab)), 1))
         b = l.shape[0]
-        batch = {
-            "ab_mse": float(losses.color) * b,
-            "psnr": float(psnr_rgb(pred, truth).sum()),
-            "psnr_gray": float(psnr_rgb(gray, truth).sum()),
-            "colourfulness": float(colourfulness(pred).sum()),
-            "colourfulness_truth": float(colourfulness(truth).sum()),
-            "auc": float(ab_auc(pred_ab, true_ab).sum()),
-        }
+        with autocast(device, dtype):
+            pred_ab, logits = model(l, classify_only=classify_only)
+        batch = {}
         if logits is not None:
             batch["class_accuracy"] = float((logits.argmax(1) == labels).float().sum())
+        if not classify_only:
+            true_ab = unit_to_ab(ab, model.cfg.ab_range)
+            lightness = l.float() * 100
+            pred = lab_to_rgb(torch.cat((lightness, pred_ab), 1))
+            truth = lab_to_rgb(torch.cat((lightness, true_ab), 1))
+            gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(true_ab)), 1))
+            unit_err = ab_to_unit(pred_ab, model.cfg.ab_range) - ab
+            batch |= {
+                "ab_mse": float(unit_err.square().mean((1, 2, 3)).sum()),
+                "psnr": float(psnr_rgb(pred, truth).sum()),
+                "psnr_gray": float(psnr_rgb(gray, truth).sum()),
+                "colourfulness": float(colourfulness(pred).sum()),
+                "colourfulness_truth": float(colourfulness(truth).sum()),
+                "auc": float(ab_auc(pred_ab, true_ab).sum()),
+                "auc_gray": float(ab_auc(torch.zeros_like(true_ab), true_ab).sum()),
+            }
+            if grid_path is not None and len(grid) < GRID_IMAGES:
+                grid.extend(zip(gray, pred, truth, strict=True))
         for k, v in batch.items():
             sums[k] = sums.get(k, 0.0) + v
         n += b
-        if grid_path is not None and len(grid) < GRID_IMAGES:
-            grid.extend(zip(gray, pred, truth, strict=True))
     model.train(was_training)
     if grid_path is not None and grid:
         save_grid(grid[:GRID_IMAGES], grid_path)
@@ -299,6 +342,8 @@ def main(cfg: TrainConfig, on_progress: Progress | None = None, resume: bool = F
 
 
 def _run(cfg, resume, device, dtype, dist, emit) -> Path:
+    if cfg.stage not in ("color", "classify"):
+        raise TrainingError(f"unknown stage {cfg.stage!r}; choose color or classify")
     run_dir = Path(cfg.out)
     if resume:
         if not (run_dir / "train_config.json").is_file():
@@ -314,10 +359,9 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
             (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        data = load_data(cfg, run_dir, workers, emit)  # screens, and caches the result
-    distributed.barrier(dist)
-    if not dist.main:
-        data = load_data(cfg, run_dir, workers, emit)  # reads the cache rank 0 wrote
+    data = _rank0_first(dist, lambda: load_data(cfg, run_dir, workers, emit))
+    if cfg.stage == "classify" and not data.classes:
+        raise TrainingError("--stage classify needs classes: put the images in class folders")
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, len(data.classes)).to(device)
     if dist.enabled:  # before the optimizer takes the parameters
@@ -343,10 +387,21 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
         emit({"kind": "notice", "message": f"resuming {run_dir} at step {start} of {total}"})
 
     model.train()
+    classify = cfg.stage == "classify"
     train_model: torch.nn.Module = model
     if dist.enabled:
         ids = [device.index] if device.type == "cuda" else None
-        train_model = DistributedDataParallel(model, device_ids=ids)
+        # the classification stage leaves the colour networks without gradients
+        train_model = DistributedDataParallel(
+            model, device_ids=ids, find_unused_parameters=classify
+        )
+    bin_weights = None
+    if model.cfg.color_head == "bins" and not classify:
+        cache = run_dir / "ab-histogram.json"
+        counts = _rank0_first(dist, lambda: ab_histogram(data.train, cache, seed=cfg.seed,
+                                                         workers=workers))  # fmt: skip
+        bin_weights = rebalancing_weights(counts).to(device)
+    objective = make_objective(cfg.stage, model, cfg.alpha, bin_weights)
 
     augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
     ab_range = model.cfg.ab_range
@@ -398,7 +453,8 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
     def evaluation(step: int) -> None:
         if not dist.main:
             return
-        m = evaluate(model, val_loader, device, dtype, run_dir / f"grid-{step:07d}.png")
+        grid = None if classify else run_dir / f"grid-{step:07d}.png"
+        m = evaluate(model, val_loader, device, dtype, grid, classify_only=classify)
         record = {"step": step, "time": time.time()} | m
         with metrics_log.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -416,7 +472,7 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
     step = start
     t_last, n_last = time.time(), 0
     for batch in loader:
-        losses, applied = train_step(train_model, batch, optimizer, cfg.alpha, device, dtype)
+        losses, applied = train_step(train_model, batch, optimizer, objective, device, dtype)
         if not applied:
             bad_in_a_row, skipped = bad_in_a_row + 1, skipped + 1
             emit({"kind": "notice", "message": f"step {step + 1}: non-finite loss, step skipped"})
@@ -449,6 +505,16 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
         if step % cfg.eval_every == 0 or step == total:
             evaluation(step)
     return run_dir / "model.safetensors"
+
+
+def _rank0_first(dist: distributed.Dist, work: Callable):
+    """Run ``work`` on rank 0, then on the others, which find what rank 0 cached on disk."""
+    if dist.main:
+        result = work()
+    distributed.barrier(dist)
+    if not dist.main:
+        result = work()
+    return result
 
 
 def _prior_wall(run_dir: Path) -> float:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from filmcolor.models.bins import rebalanced_cross_entropy, soft_encode
+from filmcolor.models.color import unit_to_ab
+
 PAPER_ALPHA = 1 / 300
 
 
@@ -46,3 +49,42 @@ def colorization_loss(
         return Losses(color, color, None)
     cls = F.cross_entropy(logits.float(), labels)
     return Losses(color + alpha * cls, color, cls)
+
+
+def bins_loss(
+    logits_ab: torch.Tensor,
+    ab_unit: torch.Tensor,
+    logits: torch.Tensor | None,
+    labels: torch.Tensor,
+    alpha: float,
+    bin_weights: torch.Tensor,
+    ab_range: float,
+) -> Losses:
+    """Class-rebalanced cross-entropy over the 313 ab bins, plus alpha x CE on scene classes.
+
+    Targets are soft-encoded (Gaussian over the 10 nearest bins, sigma 5) at the head's
+    resolution; each pixel is weighted by the rebalancing weight of its nearest bin.
+
+    Args:
+        logits_ab: the bins head's logits, (B, 313, H/2, W/2).
+        ab_unit: ground-truth a*b* in [0, 1] space (the dataset's), (B, 2, H, W).
+        logits: class logits (B, N), or None.
+        labels: class indices (B,).
+        alpha: weight of the class term.
+        bin_weights: (313,) rebalancing weights from the training set's ab histogram.
+        ab_range: the range that maps ``ab_unit`` back to a*b*.
+    """
+    ab = unit_to_ab(half_resolution(ab_unit), ab_range)
+    soft = soft_encode(ab)  # (B, 313, H/2, W/2)
+    pixel_w = bin_weights.to(ab.device)[soft.argmax(1)]  # the nearest bin has the largest weight
+    color = rebalanced_cross_entropy(logits_ab, soft, pixel_w)
+    if logits is None or alpha == 0:
+        return Losses(color, color, None)
+    cls = F.cross_entropy(logits.float(), labels)
+    return Losses(color + alpha * cls, color, cls)
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> Losses:
+    """Classification pre-training: cross-entropy alone."""
+    cls = F.cross_entropy(logits.float(), labels)
+    return Losses(cls, cls.detach() * 0, cls)
