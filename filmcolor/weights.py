@@ -34,6 +34,7 @@ def save_model(
     path: str | os.PathLike,
     model: ColorizationNet,
     class_names: list[str] | None = None,
+    dtype: torch.dtype | None = None,
     **provenance,
 ) -> Path:
     """Write weights and config atomically: a temporary file in the target folder, then rename.
@@ -42,6 +43,8 @@ def save_model(
         path: the ``.safetensors`` file to write.
         model: the network; its ``cfg`` is stored so :func:`load_model` can rebuild it.
         class_names: names of the classifier's classes, in logit order.
+        dtype: store floating-point tensors in this type (e.g. float16 to halve the file);
+            loading always returns float32 weights.
         **provenance: JSON-serialisable facts (training command, steps, data, commit, ...).
     """
     path = Path(path)
@@ -51,7 +54,12 @@ def save_model(
         "class_names": json.dumps(class_names or []),
         "provenance": json.dumps(provenance),
     }
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        state[k] = v.contiguous()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

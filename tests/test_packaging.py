@@ -88,3 +88,15 @@ def test_garbage_checkpoint_is_a_clear_error(tmp_path, content):
         read_metadata(path)
     with pytest.raises(ModelFileError, match="not found"):
         read_metadata(tmp_path / "missing.safetensors")
+
+
+def test_fp16_checkpoint_halves_the_file_and_loads_as_float32(tmp_path):
+    model = ColorizationNet(preset("compact", width=0.25, num_classes=0)).eval()
+    full = save_model(tmp_path / "full.safetensors", model)
+    half = save_model(tmp_path / "half.safetensors", model, dtype=torch.float16)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded, _ = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    l = torch.rand(1, 1, 32, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(l)[0], model(l)[0], atol=0.5, rtol=0)  # a*b* units
