@@ -1,0 +1,106 @@
+"""Training throughput on this machine: images/s of the network step and of the data loader.
+
+    python benchmarks/train_speed.py [--presets compact paper] [--batch 16] [--data DIR]
+
+Prints JSON: the CPU's matmul peak (fp32, bf16), then per preset and precision the images/s
+of a full training step (forward, backward, AdamW) at 224x224, its FLOPs per image and the
+share of the matmul peak reached; with --data, the loader's own images/s per worker count
+(decode, random crop, Lab conversion), which says how many workers keep a GPU fed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from filmcolor.device import autocast, bf16_supported
+from filmcolor.models import ColorizationNet, preset
+from filmcolor.profile import matmul_peak, train_flops_per_image
+from filmcolor.train.data import Augment, BatchSampler, ColorizationDataset, scan_folder
+
+
+def step_speed(name: str, dtype: torch.dtype, batch: int, seconds: float) -> dict:
+    model = ColorizationNet(preset(name, num_classes=205)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    l = torch.rand(batch, 1, 224, 224)
+    ab = torch.rand(batch, 2, 112, 112)
+    labels = torch.randint(0, 205, (batch,))
+    device = torch.device("cpu")
+
+    def step() -> None:
+        with autocast(device, dtype):
+            head, logits = model(l, return_head=True)
+        loss = (head.float() - ab).square().mean()
+        loss = loss + torch.nn.functional.cross_entropy(logits.float(), labels) / 300
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up: oneDNN picks its kernels
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds or n < 2:
+        step()
+        n += 1
+    return {"images_per_s": n * batch / elapsed, "steps": n}
+
+
+def loader_speed(data: Path, workers: int, batch: int, batches: int) -> float:
+    images = scan_folder(data)
+    dataset = ColorizationDataset(images, Augment(256, 224, multiscale=True), ab_range=110)
+    sampler = BatchSampler(len(images.items), batch, total_steps=batches + 1)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
+    it = iter(loader)
+    next(it)  # workers started
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * batch / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["compact", "paper"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per measurement")
+    parser.add_argument("--data", type=Path, help="an image folder, to time the data loader")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+
+    dtypes = {"fp32": torch.float32}
+    if bf16_supported(torch.device("cpu")):
+        dtypes["bf16"] = torch.bfloat16
+    peak = {k: matmul_peak(v) for k, v in dtypes.items()}
+    report: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops": {k: round(v / 1e9, 1) for k, v in peak.items()},
+        "train_step": {},
+    }
+    for name in args.presets:
+        with torch.device("meta"):
+            flops = train_flops_per_image(ColorizationNet(preset(name, num_classes=205)))
+        for key, dtype in dtypes.items():
+            r = step_speed(name, dtype, args.batch, args.seconds)
+            achieved = r["images_per_s"] * flops
+            report["train_step"][f"{name}/{key}"] = {
+                "images_per_s": round(r["images_per_s"], 2),
+                "gflops_per_image": round(flops / 1e9, 2),
+                "share_of_matmul_peak": round(achieved / peak[key], 3),
+            }
+            print(json.dumps({f"{name}/{key}": report["train_step"][f"{name}/{key}"]}), flush=True)
+    if args.data:
+        report["loader_images_per_s"] = {
+            str(w): round(loader_speed(args.data, w, args.batch, 8), 1) for w in args.workers
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
