@@ -459,6 +459,8 @@ class _TrainProgress:
             status = f"loss {e['loss']:.4f}  {e['ips']:.1f} img/s"
             task = self._task("training", e["total"])
             self.bar.update(task, completed=e["step"], status=status)
+            if not self.bar.console.is_terminal and e["step"] % 100 == 0:  # logs, torchrun
+                self.bar.console.print(f"step {e['step']}/{e['total']}: {status}")
         elif kind == "eval" and "ab_mse" not in e:  # classification stage
             self.bar.console.print(f"step {e['step']}: class acc {e['class_accuracy']:.3f}")
         elif kind == "eval":
