@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -97,3 +98,19 @@ def checkpoints(run_dir: Path) -> list[int]:
 
 def load_state(run_dir: Path, step: int) -> dict:
     return torch.load(run_dir / f"ckpt-{step:07d}.state.pt", weights_only=True, map_location="cpu")
+
+
+def git_commit() -> str:
+    """The commit of the filmcolor code that is running ("+dirty" with local changes), or
+    "unknown" outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "-uno"],
+                               capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

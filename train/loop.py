@@ -434,6 +434,7 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
         "train_images": len(data.train.items),
         "host": platform.node(),
         "torch": torch.__version__,
+        "commit": ckpt.git_commit(),
     }
     metrics_log = run_dir / "metrics.jsonl"
 
