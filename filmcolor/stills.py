@@ -8,7 +8,6 @@ keeps 16 bits), the orientation tag is read with Pillow.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from filmcolor.files import atomic_output
 from filmcolor.models.color import gray_to_lightness, lab_to_rgb
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -103,16 +103,10 @@ def colorize_image(colorizer, img: np.ndarray, g: torch.Tensor | None = None) ->
 
 def write_image(path: Path, img: np.ndarray) -> None:
     """Write atomically (temporary file beside it, then rename), in the suffix's format."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
-        if not cv2.imwrite(tmp, img, params):
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    with atomic_output(path, suffix=path.suffix) as tmp:  # cv2 picks the format by suffix
+        if not cv2.imwrite(str(tmp), img, params):
             raise OSError(f"cannot write {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass

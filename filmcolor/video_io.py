@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -23,6 +22,8 @@ import av
 import av.error
 import numpy as np
 import torch
+
+from filmcolor.files import publish, temporary_beside
 
 log = logging.getLogger(__name__)
 
@@ -520,11 +521,7 @@ class VideoWriter:
     ):
         self.output = output
         self.fmt = fmt
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{output.stem}.", suffix=".part" + output.suffix, dir=output.parent
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = temporary_beside(output, suffix=".part" + output.suffix)
         self.frames = 0
         self.packets: dict[int, int] = {}  # output stream index -> packets muxed
         self._closed = False
@@ -615,7 +612,7 @@ class VideoWriter:
         verify_counts(self.tmp, self.packets)
         if not overwrite and self.output.exists():
             raise VideoOutputError(f"{self.output} appeared while writing; not overwriting it")
-        os.replace(self.tmp, self.output)
+        publish(self.tmp, self.output)
         return self.output
 
 

@@ -1,5 +1,6 @@
 """The installed package: console script, layout, checkpoints."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,15 @@ def test_fp16_checkpoint_halves_the_file_and_loads_as_float32(tmp_path):
     l = torch.rand(1, 1, 32, 48)
     with torch.no_grad():
         torch.testing.assert_close(loaded(l)[0], model(l)[0], atol=0.5, rtol=0)  # a*b* units
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the published file must not stay private."""
+    from filmcolor.files import atomic_output
+
+    umask = os.umask(0)
+    os.umask(umask)
+    with atomic_output(tmp_path / "out.bin") as tmp:
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o666 & ~umask  # 0644 usually
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]

@@ -11,30 +11,23 @@ RUN_DIR/
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from filmcolor.files import atomic_output
 from filmcolor.weights import save_model
 
 _CKPT = re.compile(r"ckpt-(\d+)\.state\.pt$")
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rng_state() -> dict:
