@@ -4,7 +4,7 @@
 
 Prints JSON: the CPU's matmul peak (fp32, bf16), then per preset and precision the images/s
 of a full training step (forward, backward, AdamW) at 224x224, its FLOPs per image and the
-share of the matmul peak reached; with --data, the loader's own images/s per worker count
+share of the matmul peak reached; with --data, the CPU time the loader spends per image
 (decode, random crop, Lab conversion), which says how many workers keep a GPU fed.
 """
 
@@ -50,17 +50,19 @@ def step_speed(name: str, dtype: torch.dtype, batch: int, seconds: float) -> dic
     return {"images_per_s": n * batch / elapsed, "steps": n}
 
 
-def loader_speed(data: Path, workers: int, batch: int, batches: int) -> float:
+def loader_cpu_per_image(data: Path, batch: int, batches: int) -> float:
+    """CPU seconds one loader process spends per training image (decode, multiscale crop,
+    flip, Lab conversion). Measured as process time, so it holds on a busy machine too:
+    one worker delivers 1 / this images per second of its own core."""
     images = scan_folder(data)
     dataset = ColorizationDataset(images, Augment(256, 224, multiscale=True), ab_range=110)
-    sampler = BatchSampler(len(images.items), batch, total_steps=batches + 1)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
-    it = iter(loader)
-    next(it)  # workers started
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        next(it)
-    return batches * batch / (time.perf_counter() - t0)
+    sampler = BatchSampler(len(images.items), batch, total_steps=batches)
+    keys = [key for batch_keys in sampler for key in batch_keys]
+    torch.set_num_threads(1)
+    t0 = time.process_time()
+    for key in keys:
+        dataset[key]
+    return (time.process_time() - t0) / len(keys)
 
 
 def main() -> None:
@@ -69,7 +71,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0, help="per measurement")
     parser.add_argument("--data", type=Path, help="an image folder, to time the data loader")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
 
     dtypes = {"fp32": torch.float32}
@@ -96,8 +97,10 @@ def main() -> None:
             }
             print(json.dumps({f"{name}/{key}": report["train_step"][f"{name}/{key}"]}), flush=True)
     if args.data:
-        report["loader_images_per_s"] = {
-            str(w): round(loader_speed(args.data, w, args.batch, 8), 1) for w in args.workers
+        per_image = loader_cpu_per_image(args.data, args.batch, 8)
+        report["loader"] = {
+            "cpu_seconds_per_image": round(per_image, 4),
+            "images_per_s_per_worker": round(1 / per_image, 1),
         }
     print(json.dumps(report, indent=2))
 
