@@ -491,16 +491,38 @@ def info() -> None:
         f"torch threads: {torch.get_num_threads()}",
         highlight=False,
     )
-    table = Table("preset", "width", "classes", "parameters", "GFLOPs / 640x480 frame")
+    table = Table(
+        "preset", "width", "head", "attention", "classes", "parameters", "GFLOPs / 640x480 frame"
+    )
     for preset_name, cfg in PRESETS.items():
         with torch.device("meta"):
             model = ColorizationNet(cfg)
         params = sum(p.numel() for p in model.parameters())
         gflops = flops_per_frame(model, 480, 640) / 1e9
         table.add_row(
-            preset_name, f"{cfg.width:g}", str(cfg.num_classes), f"{params:,}", f"{gflops:.1f}"
-        )
+            preset_name, f"{cfg.width:g}", cfg.color_head, "yes" if cfg.attention else "no",
+            str(cfg.num_classes), f"{params:,}", f"{gflops:.1f}",
+        )  # fmt: skip
     console.print(table)
+    _print_default_model()
+
+
+def _print_default_model() -> None:
+    from filmcolor.weights import ModelFileError, default_model_path, read_metadata
+
+    path = default_model_path()
+    try:
+        meta = read_metadata(path)
+    except ModelFileError as e:
+        console.print(f"default model: none ({e})", highlight=False)
+        return
+    cfg, prov = meta["config"], meta["provenance"]
+    console.print(
+        f"default model: {path} ({path.stat().st_size / 1e6:.1f} MB): width {cfg['width']:g}, "
+        f"{cfg['color_head']} head, {prov.get('step', '?')} steps on "
+        f"{prov.get('train_images', '?')} images, commit {prov.get('commit', '?')}",
+        highlight=False,
+    )
 
 
 def main() -> None:
