@@ -89,7 +89,7 @@ def load_model(
     Args:
         path: a ``.safetensors`` file from ``filmcolor train``; None = the shipped default.
         device: where to put the model.
-        temperature: annealed-mean temperature for a "bins" model (None = the default 0.38).
+        temperature: annealed-mean temperature for a "bins" model (None = the checkpoint's).
 
     Returns:
         ``(model, metadata)`` with metadata as in :func:`read_metadata`.
@@ -103,9 +103,7 @@ def load_model(
     except (SafetensorError, RuntimeError) as e:
         raise ModelFileError(f"{path} does not match its own model config: {e}") from None
     if temperature is not None:
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        model.temperature = temperature
+        model.temperature = temperature  # raises ValueError unless positive
     return model.eval().to(device), meta
 
 

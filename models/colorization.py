@@ -40,6 +40,7 @@ class ModelConfig:
     ab_range: float = 110.0  # a*, b* = ab_range * (2 sigmoid - 1)
     color_head: str = "regression"  # "regression": sigmoid a*b*; "bins": logits over 313 ab bins
     attention: bool = False  # patch-wise attention in the low-level net, SAGAN before the output
+    temperature: float = ANNEALED_T  # annealed-mean softmax temperature of the "bins" head
 
     def __post_init__(self):
         if self.width <= 0:
@@ -52,6 +53,8 @@ class ModelConfig:
             )
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
 
     def ch(self, n: int) -> int:
         """A channel count of the paper network scaled by the width multiplier."""
@@ -106,7 +109,6 @@ class ColorizationNet(nn.Module):
     def __init__(self, cfg: ModelConfig = ModelConfig()):
         super().__init__()
         self.cfg = cfg
-        self.temperature = ANNEALED_T  # decoding of the "bins" head; not a weight, not saved
         c = cfg.ch
         bins = cfg.color_head == "bins"
         if bins:  # derived from the code, so kept out of the checkpoint
@@ -163,6 +165,15 @@ class ColorizationNet(nn.Module):
             # (B, 313, H/2, W/2) logits for "bins"; (B, 2, H/2, W/2), sigmoid in predict(), else
             nn.Conv2d(c(32), NUM_BINS if bins else 2, 3, padding=1),
         )
+
+    @property
+    def temperature(self) -> float:
+        """Annealed-mean temperature of the "bins" head (part of the config, so it is saved)."""
+        return self.cfg.temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self.cfg = replace(self.cfg, temperature=value)  # validated by the config
 
     @property
     def global_dim(self) -> int:

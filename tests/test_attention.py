@@ -160,3 +160,13 @@ def test_attention_and_bins_are_independent_options():
         g, _ = model.global_features(torch.rand(1, 1, 224, 224))
         head = model.predict(torch.rand(1, 1, 16, 24), g)
     assert head.shape == (1, 2, 8, 12) and head.min() >= 0 and head.max() <= 1  # sigmoid
+
+
+def test_a_bins_models_temperature_is_saved_with_it(tmp_path):
+    model = ColorizationNet(preset("compact", width=0.0625, color_head="bins", num_classes=0))
+    model.temperature = 0.6
+    loaded, meta = load_model(save_model(tmp_path / "t.safetensors", model))
+    assert loaded.temperature == 0.6 and meta["config"]["temperature"] == 0.6
+    assert load_model(tmp_path / "t.safetensors", temperature=0.3)[0].temperature == 0.3
+    with pytest.raises(ValueError, match="positive"):
+        model.temperature = 0

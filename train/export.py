@@ -19,10 +19,13 @@ from filmcolor.weights import load_model, save_model
 from .checkpoint import git_commit
 
 
-def export(source: Path, target: Path, half: bool = True, **extra) -> Path:
+def export(
+    source: Path, target: Path, half: bool = True, temperature: float | None = None, **extra
+) -> Path:
     """Re-save ``source`` at ``target`` (float16 unless ``half`` is False), adding ``extra``
-    facts and the training run's config to the provenance."""
-    model, meta = load_model(source)
+    facts and the training run's config to the provenance; ``temperature`` sets a bins
+    model's default annealed-mean temperature."""
+    model, meta = load_model(source, temperature=temperature)
     provenance = dict(meta["provenance"])
     run_config = source.parent / "train_config.json"
     if run_config.is_file():
@@ -40,9 +43,10 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--fp32", action="store_true", help="keep float32 weights")
     parser.add_argument("--note", default="", help="a line stored in the provenance")
+    parser.add_argument("--temperature", type=float, help="default annealed-mean temperature")
     args = parser.parse_args()
     extra = {"note": args.note} if args.note else {}
-    path = export(args.source, args.target, half=not args.fp32, **extra)
+    path = export(args.source, args.target, not args.fp32, args.temperature, **extra)
     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
