@@ -3,8 +3,12 @@
 Pass 2 runs in three stages joined by bounded queues, so memory does not grow with the film:
 
     decode thread: packets -> luma planes (+ audio/subtitle packets, untouched)
-    this thread:   luma -> L* -> network at --render-size -> a*b* at full size -> Cb, Cr
-    encode thread: original Y + new Cb, Cr -> encoder (source pts) -> temporary file
+    this thread:   luma -> L* at --render-size -> network -> a*b* at the render size
+    encode thread: a*b* upsampled + full-size L* -> Cb, Cr (OpenCV); original Y + new Cb, Cr
+                   -> encoder (source pts) -> temporary file
+
+The colour conversion runs in the encode thread because OpenCV releases the GIL: it overlaps
+the network instead of following it (benchmarks/speed.py measures each stage).
 
 Only chrominance comes from the network: the Y plane written is the Y plane read.
 Progress goes to an ``on_progress`` callback; nothing here prints.
@@ -28,26 +32,25 @@ import torch.nn.functional as F
 
 from filmcolor.device import autocast, resolve_device, resolve_precision
 from filmcolor.models import GLOBAL_SIZE, ColorizationNet
-from filmcolor.models.color import gray_to_lightness, lab_to_rgb
+from filmcolor.models.color import gray_to_lightness
 from filmcolor.shots import CutDetector, Shot, read_csv, shots_from_cuts, small_gray
 from filmcolor.video_io import (
     CODECS,
     DecodeReport,
-    LumaFormat,
-    OutputFormat,
     VideoInfo,
     VideoInputError,
     VideoOutputError,
     VideoWriter,
     check_codec_fits,
     choose_output_format,
+    chroma_matrix,
     decode_video,
+    lab_to_chroma,
     luma_format,
     luma_plane,
     make_frame,
     plan_streams,
     probe,
-    rgb_to_chroma,
     scale_luma,
 )
 
@@ -124,6 +127,9 @@ def default_output(video: Path) -> Path:
 class Colorizer:
     """The model on its device and precision, at a render size.
 
+    The model's convolution weights are put in channels-last order (on CPU, oneDNN's fast
+    layout; on CUDA, the tensor cores'), and every input follows; the maths do not change.
+
     Args:
         model: a loaded network in eval mode.
         device: where it lives.
@@ -135,7 +141,7 @@ class Colorizer:
     def __init__(
         self, model: ColorizationNet, device: torch.device, dtype: torch.dtype, render_size: int
     ):
-        self.model = model
+        self.model = model.to(memory_format=torch.channels_last)
         self.device = device
         self.dtype = dtype
         self.render_size = render_size
@@ -157,35 +163,56 @@ class Colorizer:
         net, _ = load_model(model, dev, temperature)
         return cls(net, dev, dtype, render_size)
 
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """A CPU tensor on the model's device, channels-last; on CUDA copied from pinned memory
+        without waiting for the copy."""
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x = x.to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+
     @torch.no_grad()
     def global_vector(self, l224: torch.Tensor) -> torch.Tensor:
         """Global features of (B, 1, 224, 224) lightness (L*/100) -> (B, D) float32 on CPU."""
         with autocast(self.device, self.dtype):
-            g, _ = self.model.global_features(l224.to(self.device))
+            g, _ = self.model.global_features(self._input(l224))
         return g.float().cpu()
+
+    def shrink(self, l: torch.Tensor) -> torch.Tensor:
+        """Lightness (B, 1, H, W) rescaled (antialiased) to the render size; smaller frames
+        and ``render_size`` 0 are left as they are."""
+        h, w = l.shape[-2:]
+        short = min(h, w)
+        if not self.render_size or short <= self.render_size:
+            return l
+        s = self.render_size / short
+        size = (max(8, round(h * s)), max(8, round(w * s)))
+        return F.interpolate(l, size=size, mode="bilinear", antialias=True, align_corners=False)
 
     @torch.no_grad()
     def ab(self, l: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """a*b* for lightness (B, 1, H, W) (L*/100), at full size, float32 on CPU.
+        """a*b* for lightness (B, 1, H, W) (L*/100), at (H, W), float32 on CPU.
 
-        The network runs with the short side at ``render_size``; its a*b* is upsampled
-        bilinearly to (H, W).
+        The network runs with the short side at ``render_size`` (see :meth:`shrink`); its a*b*
+        is upsampled bilinearly to (H, W). Pass 2 gives lightness already shrunk and upsamples
+        a*b* itself, with the colour conversion, in the encode thread.
         """
         h, w = l.shape[-2:]
-        small = l
-        short = min(h, w)
-        if self.render_size and short > self.render_size:
-            s = self.render_size / short
-            size = (max(8, round(h * s)), max(8, round(w * s)))
-            small = F.interpolate(
-                l, size=size, mode="bilinear", antialias=True, align_corners=False
-            )
+        small = self.shrink(l)
         with autocast(self.device, self.dtype):
-            ab = self.model.colorize(small.to(self.device), g.to(self.device))
+            ab = self.model.colorize(self._input(small), self._input(g))
         ab = ab.float()
         if ab.shape[-2:] != (h, w):
             ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
         return ab.cpu()
+
+
+def lightness_of(y: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Luma code values (any shape) -> L* (float32) through ``lut`` (one entry per code)."""
+    if y.dtype == np.uint8 and len(lut) == 256:  # OpenCV's table lookup: several times faster
+        return cv2.LUT(y.reshape(-1, y.shape[-1]), lut).reshape(y.shape)
+    return lut[y]
 
 
 def thumb224(y: np.ndarray, lut: torch.Tensor) -> torch.Tensor:
@@ -428,6 +455,8 @@ def colorize_video(
     report = DecodeReport()
     luma = luma_format(info)
     lut = luma.lightness_table()
+    lut_np = lut.numpy()
+    matrix = chroma_matrix(fmt)
     copy_streams = tuple(p.index for p in plans)
     stop = threading.Event()
     q_in: queue.Queue = queue.Queue(maxsize=max(16, 3 * cfg.batch_size))
@@ -462,7 +491,10 @@ def colorize_video(
                         return
                     for kind, *payload in item:
                         if kind == "frame":
-                            writer.write_frame(*payload)
+                            y, ab, pts = payload  # luma (H, W) codes, a*b* (h, w, 2) float32
+                            cb, cr = lab_to_chroma(lightness_of(y, lut_np), ab, fmt, matrix)
+                            y = scale_luma(y, luma.bits, fmt.bits)
+                            writer.write_frame(make_frame(y, cb, cr, fmt), pts)
                         else:
                             writer.write_packet(payload[0])
             except _Stop:
@@ -482,8 +514,6 @@ def colorize_video(
                 shots,
                 vectors,
                 lut,
-                luma,
-                fmt,
                 cfg,
                 q_in,
                 q_out,
@@ -526,8 +556,6 @@ def _colorize_stream(
     shots: list[Shot],
     vectors: dict[int, torch.Tensor],
     lut: torch.Tensor,
-    luma: LumaFormat,
-    fmt: OutputFormat,
     cfg: ColorizeConfig,
     q_in: queue.Queue,
     q_out: queue.Queue,
@@ -536,7 +564,9 @@ def _colorize_stream(
     total: int | None,
     on_progress: ProgressFn | None,
 ) -> int:
-    """The main thread's loop: batches of one shot -> chroma -> the encoder queue."""
+    """The main thread's loop: batches of one shot -> a*b* at the render size -> the encoder
+    queue (which turns it into chroma)."""
+    lut_np = lut.numpy()
     starts = [s.start for s in shots[1:]]
     shot = 0
     batch: list[tuple[np.ndarray, int]] = []
@@ -551,19 +581,15 @@ def _colorize_stream(
                 packets.clear()
             return
         y = np.stack([b[0] for b in batch])  # (B, H, W) code values
-        lightness = lut[torch.from_numpy(y.astype(np.int64))][:, None]  # (B, 1, H, W) L*
+        lightness = torch.from_numpy(lightness_of(y, lut_np))[:, None]  # (B, 1, H, W) L*
         g = vectors.get(shot)
         if g is None:  # a shot too short to be sampled in pass 1: use its first frames
             l224 = torch.stack([thumb224(b[0], lut) for b in batch[: cfg.keyframes]])
             g = vectors[shot] = colorizer.global_vector(l224).mean(0, keepdim=True)
-        ab = colorizer.ab(lightness / 100, g)  # (B, 2, H, W)
-        rgb = lab_to_rgb(torch.cat((lightness, ab), 1))
-        cb, cr = rgb_to_chroma(rgb, fmt)
-        dtype = np.uint16 if fmt.bits > 8 else np.uint8
-        cb, cr = cb.numpy().astype(dtype), cr.numpy().astype(dtype)
+        small = colorizer.shrink(lightness / 100)  # (B, 1, h, w) at the render size
+        ab = colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
         items = [
-            ("frame", make_frame(scale_luma(yi, luma.bits, fmt.bits), cb[i], cr[i], fmt), pts)
-            for i, (yi, pts) in enumerate(batch)
+            ("frame", yi, np.ascontiguousarray(ab[i]), pts) for i, (yi, pts) in enumerate(batch)
         ]
         items += [("packet", p) for p in packets]
         _put(q_out, items, stop)

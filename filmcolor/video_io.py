@@ -20,6 +20,7 @@ from pathlib import Path
 
 import av
 import av.error
+import cv2
 import numpy as np
 import torch
 
@@ -299,6 +300,52 @@ def rgb_to_chroma(rgb: torch.Tensor, fmt: OutputFormat) -> tuple[torch.Tensor, t
     scale = 2**fmt.bits - 1 if fmt.full_range else 224 * 2 ** (fmt.bits - 8)
     c = (c * scale + 2 ** (fmt.bits - 1)).round().clamp(0, 2**fmt.bits - 1)
     return c[:, 0], c[:, 1]
+
+
+def chroma_matrix(fmt: OutputFormat) -> np.ndarray:
+    """(2, 4) float32: gamma-encoded RGB in [0, 1] (and 1) -> Cb, Cr code values of ``fmt``.
+
+    The same affine map as :func:`rgb_to_chroma`, for :func:`cv2.transform`.
+    """
+    kr, kb = fmt.kr_kb
+    kg = 1 - kr - kb
+    scale = 2**fmt.bits - 1 if fmt.full_range else 224 * 2 ** (fmt.bits - 8)
+    offset = 2 ** (fmt.bits - 1)
+    cb = np.array([-kr, -kg, 1 - kb]) / (2 * (1 - kb))
+    cr = np.array([1 - kr, -kg, -kb]) / (2 * (1 - kr))
+    return np.array([[*(cb * scale), offset], [*(cr * scale), offset]], dtype=np.float32)
+
+
+def lab_to_chroma(
+    lightness: np.ndarray, ab: np.ndarray, fmt: OutputFormat, matrix: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """L* at full size and a*b* at any size -> Cb, Cr code values of ``fmt``, with OpenCV.
+
+    What ``lab_to_rgb`` + :func:`rgb_to_chroma` compute (to a fraction of a code value), about
+    ten times faster and without holding the GIL, so it can run beside the network: a*b* is
+    upsampled bilinearly to the frame, Lab -> sRGB (clipped to [0, 1]) -> Cb, Cr, averaged over
+    2x2 blocks for 4:2:0, rounded.
+
+    Args:
+        lightness: L* in [0, 100], (H, W) float32.
+        ab: a*b*, (h, w, 2) float32.
+        fmt: the output format.
+        matrix: :func:`chroma_matrix` of ``fmt``, when the caller keeps it.
+
+    Returns:
+        Cb, Cr planes, (H, W) or (H/2, W/2) for 4:2:0, uint8 or uint16.
+    """
+    h, w = lightness.shape
+    if ab.shape[:2] != (h, w):
+        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(cv2.merge((lightness, ab[..., 0], ab[..., 1])), cv2.COLOR_Lab2RGB)
+    np.clip(rgb, 0, 1, out=rgb)
+    c = cv2.transform(rgb, chroma_matrix(fmt) if matrix is None else matrix)  # (H, W, 2)
+    if fmt.subsampled:
+        c = cv2.resize(c, (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # 2x2 means
+    np.clip(np.rint(c, out=c), 0, 2**fmt.bits - 1, out=c)
+    c = c.astype(np.uint16 if fmt.bits > 8 else np.uint8)
+    return c[..., 0], c[..., 1]
 
 
 def make_frame(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, fmt: OutputFormat) -> av.VideoFrame:
