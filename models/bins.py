@@ -279,5 +279,10 @@ def annealed_mean(
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     centres = _centres_for(centres, logits)
+    if logits.is_contiguous(memory_format=torch.channels_last) and logits.shape[1] > 1:
+        # Bins last in memory (the network's output at inference): the softmax runs along
+        # contiguous memory and the expectation is one matrix product, several times faster.
+        probs = torch.softmax(logits.movedim(1, -1).float() / temperature, dim=-1)  # (B,H,W,Q)
+        return (probs @ centres).movedim(-1, 1)
     probs = torch.softmax(logits.float() / temperature, dim=1)  # (B, Q, H, W)
     return torch.einsum("bqhw,qc->bchw", probs, centres)
