@@ -75,6 +75,7 @@ class ColorizeConfig:
     shots: Path | None = None  # a corrected shot list (CSV from `filmcolor shots`)
     codec: str = "libx264"
     crf: int | None = None
+    preset: str | None = None  # x264/x265 speed preset; None = the encoder's default (medium)
     batch_size: int = 8
     render_size: int = DEFAULT_RENDER_SIZE  # 0 = the frame's own size
     device: str = "auto"
@@ -481,7 +482,7 @@ def colorize_video(
             stop.set()
 
     source = av.open(str(info.path))  # open until the end: copied packets point into it
-    with source, VideoWriter(out, info, fmt, plans, cfg.crf) as writer:
+    with source, VideoWriter(out, info, fmt, plans, cfg.crf, cfg.preset) as writer:
 
         def encode() -> None:
             try:

@@ -556,6 +556,9 @@ class VideoWriter:
 
     Use as a context manager; :meth:`commit` verifies and renames, leaving the block without
     committing (an error, Ctrl-C) deletes the temporary file.
+
+    ``crf`` and ``preset`` are the x264/x265 quality and speed settings (default 18 and the
+    encoder's own default, "medium").
     """
 
     def __init__(
@@ -565,6 +568,7 @@ class VideoWriter:
         fmt: OutputFormat,
         streams: tuple[StreamPlan, ...],
         crf: int | None = None,
+        preset: str | None = None,
     ):
         self.output = output
         self.fmt = fmt
@@ -594,6 +598,8 @@ class VideoWriter:
         options = {}
         if fmt.codec in ("libx264", "libx265"):
             options["crf"] = str(crf if crf is not None else 18)
+            if preset:
+                options["preset"] = preset
             if fmt.codec == "libx265":
                 options["x265-params"] = "log-level=error"
         elif fmt.codec == "prores":
