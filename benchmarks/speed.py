@@ -1,0 +1,582 @@
+"""Speed of every stage of ``filmcolor colorize`` on this machine, against the CPU's limit; JSON.
+
+    python benchmarks/speed.py [--frames 600] [--rss-frames 300 3000] [--out speed.json]
+
+One run measures (issue 6):
+
+- ``matmul_peak_gflops``: torch 2048x2048 matmul, fp32 and bf16: the practical peak.
+- ``network``: frames/s of what pass 2 runs per batch (shrink L to the render size, the local
+  path with a given global vector, a*b* decoded at the render size) for ``compact`` and
+  ``paper`` at 640x480 and at the default render size, fp32 and bf16; FLOPs per frame
+  (torch.utils.flop_counter: with the global path, as :func:`filmcolor.profile.flops_per_frame`
+  counts it, and without it, as pass 2 runs it) and the share of the matmul peak reached.
+- ``levers``: the same measurement with one thing changed at a time (layout, batch size, the
+  global path per frame, the bins decoding, the colour conversion, torch.compile).
+- ``stages``: decode-only, encode-only (per x264 preset) and full ``colorize`` frames/s on a
+  generated 640x480 clip, and the sum decode + network + encode that bounds the full run.
+- ``memory``: peak RSS of ``filmcolor colorize`` (a child process, ``os.wait4``) for short and
+  long clips.
+- ``targets``: each target of issue 6, met or not, with the numbers it rests on.
+
+The model is the shipped default when it exists, else a randomly initialised ``compact`` model
+with ``--color-head`` (speed does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from filmcolor.device import bf16_supported
+from filmcolor.models import ColorizationNet, ModelConfig, preset
+from filmcolor.models.bins import bin_centres
+from filmcolor.models.color import lab_to_rgb
+from filmcolor.pipeline import DEFAULT_RENDER_SIZE, ColorizeConfig, Colorizer, colorize_video
+from filmcolor.profile import flops_per_frame, matmul_peak
+from filmcolor.video_io import (
+    OutputFormat,
+    VideoWriter,
+    decode_video,
+    lab_to_chroma,
+    luma_plane,
+    make_frame,
+    probe,
+    rgb_to_chroma,
+)
+from filmcolor.weights import default_model_path, read_metadata, save_model
+
+W, H = 640, 480
+CPU = torch.device("cpu")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+X264_PRESETS = ("medium", "fast", "faster", "veryfast")
+
+
+# The machine.
+
+
+def machine() -> dict:
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    with contextlib.suppress(OSError):
+        text = Path("/proc/cpuinfo").read_text()
+        names = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln]
+        flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
+        info["cpu"] = names[0] if names else info["cpu"]
+        info["simd"] = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        **info,
+        "gpu": torch.cuda.is_available(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "pyav": av.__version__,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+    }
+
+
+# The network.
+
+
+def bench_model(color_head: str, folder: Path) -> tuple[Path, ModelConfig, str]:
+    """The shipped default model, or a random compact one saved in ``folder``."""
+    default = default_model_path()
+    if default.exists():
+        cfg = ModelConfig.from_dict(read_metadata(default)["config"])
+        return default, cfg, "shipped default"
+    torch.manual_seed(0)
+    cfg = preset("compact", num_classes=0, color_head=color_head)
+    path = save_model(folder / "compact.safetensors", ColorizationNet(cfg))
+    return path, cfg, f"random compact, color_head={color_head} (no shipped default yet)"
+
+
+def local_flops(model: ColorizationNet, height: int, width: int) -> int:
+    """FLOPs of the local path for one frame (the global vector given), as pass 2 runs it."""
+    l = torch.zeros(1, 1, height, width, device="meta")
+    g = torch.zeros(1, model.global_dim, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.colorize(l, g)
+    return counter.get_total_flops()
+
+
+def render_shape(render_size: int) -> tuple[int, int]:
+    """The (h, w) the network sees for a 640x480 frame (as :meth:`Colorizer.shrink`)."""
+    c = Colorizer.__new__(Colorizer)
+    c.render_size = render_size
+    return tuple(c.shrink(torch.zeros(1, 1, H, W)).shape[-2:])
+
+
+def timed(fn: Callable[[], object], seconds: float, min_runs: int = 2) -> float:
+    """Seconds per call of ``fn`` after one warm-up call (oneDNN picks its kernels)."""
+    fn()
+    runs, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds or runs < min_runs:
+        fn()
+        runs += 1
+    return elapsed / runs
+
+
+class _NCHW(Colorizer):
+    """A colorizer that keeps the default (NCHW) memory layout, for comparison."""
+
+    def __init__(self, model, device, dtype, render_size):
+        super().__init__(model, device, dtype, render_size)
+        self.model = model.to(memory_format=torch.contiguous_format)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device).contiguous()
+
+
+def network_fps(
+    model: ColorizationNet,
+    dtype: torch.dtype,
+    render_size: int,
+    batch: int,
+    seconds: float,
+    layout: str = "channels_last",
+) -> float:
+    """Frames/s of pass 2's per-batch work on 640x480 frames: shrink, network, a*b*."""
+    cls = Colorizer if layout == "channels_last" else _NCHW
+    c = cls(model, CPU, dtype, render_size)
+    l = torch.rand(batch, 1, H, W)
+    g = torch.randn(1, model.global_dim)
+    dt = timed(lambda: c.ab(c.shrink(l), g), seconds)
+    model.to(memory_format=torch.channels_last)
+    return batch / dt
+
+
+def network_grid(cfg: ModelConfig, peaks: dict, args) -> dict:
+    rows = {}
+    for name in ("compact", "paper"):
+        pcfg = preset(name, num_classes=0, color_head=cfg.color_head)
+        torch.manual_seed(0)
+        model = ColorizationNet(pcfg).eval()
+        with torch.device("meta"):
+            meta = ColorizationNet(pcfg).eval()
+        for render in (0, DEFAULT_RENDER_SIZE):
+            h, w = render_shape(render)
+            full = flops_per_frame(meta, h, w)
+            run = local_flops(meta, h, w)
+            batch = args.batch if render else max(1, args.batch // 4)
+            for key in peaks:
+                fps = network_fps(model, DTYPES[key], render, batch, args.seconds)
+                label = f"{name}/{'640x480' if not render else f'render{render}'}/{key}"
+                rows[label] = {
+                    "network_input": f"{w}x{h}",
+                    "batch": batch,
+                    "frames_per_s": round(fps, 2),
+                    "gflops_per_frame": round(full / 1e9, 2),
+                    "gflops_per_frame_run": round(run / 1e9, 2),
+                    "gflops_per_s": round(fps * run / 1e9, 1),
+                    "share_of_peak": round(fps * run / peaks[key], 3),
+                    "share_of_bf16_peak": round(fps * run / peaks.get("bf16", peaks[key]), 3),
+                }
+                print(json.dumps({label: rows[label]}), file=sys.stderr, flush=True)
+    return rows
+
+
+def levers(cfg: ModelConfig, dtype_key: str, args) -> dict:
+    """One change at a time, on the default model at the default render size."""
+    torch.manual_seed(0)
+    model = ColorizationNet(cfg).eval()
+    dtype = DTYPES[dtype_key]
+    out: dict = {"precision": dtype_key}
+    r = DEFAULT_RENDER_SIZE
+    out["layout_frames_per_s"] = {
+        layout: round(network_fps(model, dtype, r, args.batch, args.seconds, layout), 2)
+        for layout in ("nchw", "channels_last")
+    }
+    out["batch_frames_per_s"] = {
+        str(b): round(network_fps(model, dtype, r, b, args.seconds), 2) for b in (1, 2, 4, 8, 16)
+    }
+    print(json.dumps(out), file=sys.stderr, flush=True)
+
+    # The global path: once per shot (pass 1, from a few keyframes) instead of once per frame.
+    c = Colorizer(model, CPU, dtype, r)
+    l224 = torch.rand(args.batch, 1, 224, 224)
+    per_frame = timed(lambda: c.global_vector(l224), args.seconds) / args.batch
+    fps = out["batch_frames_per_s"][str(args.batch)]
+    out["global_path"] = {
+        "ms_per_frame": round(per_frame * 1e3, 2),
+        "frames_per_s_if_run_per_frame": round(1 / (1 / fps + per_frame), 2),
+        "frames_per_s_once_per_shot": fps,
+    }
+
+    # The render size: the network at 640x480 instead of 256 px, colour upsampled.
+    out["render_size_frames_per_s"] = {
+        str(s): round(network_fps(model, dtype, s, args.batch, args.seconds), 2)
+        for s in (0, 224, DEFAULT_RENDER_SIZE, 320)
+    }
+
+    # Bins head: the annealed mean over 313 logits, old (NCHW einsum) and new (bins last).
+    if cfg.color_head == "bins":
+        h, w = (s // 2 for s in render_shape(r))
+        h, w = (h + 3) // 4 * 4, (w + 3) // 4 * 4  # the padded head size
+        logits = torch.randn(args.batch, 313, h, w).to(dtype)
+        centres = bin_centres()
+
+        def einsum() -> torch.Tensor:
+            p = torch.softmax(logits.float() / 0.38, dim=1)
+            return torch.einsum("bqhw,qc->bchw", p, centres)
+
+        from filmcolor.models.bins import annealed_mean
+
+        last = logits.contiguous(memory_format=torch.channels_last)
+        out["bins_decode_ms_per_frame"] = {
+            "nchw_einsum": round(timed(einsum, args.seconds) / args.batch * 1e3, 2),
+            "bins_last": round(
+                timed(lambda: annealed_mean(last, centres), args.seconds) / args.batch * 1e3, 2
+            ),
+        }
+
+    # Colour conversion: L* + a*b* -> Cb, Cr at 640x480, 4:2:0.
+    fmt = OutputFormat("libx264", "yuv420p", 8, True, False, 6)
+    hr, wr = render_shape(r)
+    lightness = torch.rand(args.batch, 1, H, W) * 100
+    ab = torch.randn(args.batch, 2, hr, wr) * 30
+
+    def torch_path() -> None:
+        up = torch.nn.functional.interpolate(ab, size=(H, W), mode="bilinear")
+        cb, cr = rgb_to_chroma(lab_to_rgb(torch.cat((lightness, up), 1)), fmt)
+        cb.numpy().astype(np.uint8), cr.numpy().astype(np.uint8)
+
+    ln = lightness[:, 0].numpy()
+    abn = np.ascontiguousarray(ab.permute(0, 2, 3, 1).numpy())
+
+    def cv2_path() -> None:
+        for i in range(args.batch):
+            lab_to_chroma(ln[i], abn[i], fmt)
+
+    out["chroma_ms_per_frame"] = {
+        "torch_batch_main_thread": round(timed(torch_path, args.seconds) / args.batch * 1e3, 2),
+        "opencv_per_frame": round(timed(cv2_path, args.seconds) / args.batch * 1e3, 2),
+    }
+    print(json.dumps(out), file=sys.stderr, flush=True)
+
+    if args.compile:
+        out["torch_compile"] = compiled(model, dtype, args)
+    return out
+
+
+def compiled(model: ColorizationNet, dtype: torch.dtype, args) -> dict:
+    """torch.compile (inductor, frozen weights: oneDNN conv fusion) of the local path."""
+    import torch._inductor.config as inductor
+
+    inductor.freezing = True
+    c = Colorizer(model, CPU, dtype, DEFAULT_RENDER_SIZE)
+    l = c.shrink(torch.rand(args.batch, 1, H, W)).contiguous(memory_format=torch.channels_last)
+    g = torch.randn(1, model.global_dim)
+    fn = torch.compile(model.colorize)
+
+    def run() -> torch.Tensor:
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            return fn(l, g)
+
+    t0 = time.perf_counter()
+    try:
+        run()
+    except Exception as e:  # report why it does not work here, measure the rest
+        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+    compile_s = time.perf_counter() - t0
+    fps = args.batch / timed(run, args.seconds)
+    eager = network_fps(model, dtype, DEFAULT_RENDER_SIZE, args.batch, args.seconds)
+    return {
+        "compile_s": round(compile_s, 1),
+        "frames_per_s": round(fps, 2),
+        "eager_frames_per_s": round(eager, 2),
+    }
+
+
+# The clip.
+
+
+def film_frames(n: int, seed: int = 0, shot: int = 120):
+    """(H, W) uint8 limited-range luma frames: a new pattern every ``shot`` frames, slow
+    motion within a shot, and film grain."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    patterns = [
+        40 + 140 * (xx / W),
+        np.where(((xx // 40 + yy // 40) % 2) > 0, 190.0, 70.0),
+        120 + 60 * np.cos(np.hypot(xx - W / 2, yy - H / 2) / 18),
+        60 + 120 * (yy / H) * (0.5 + 0.5 * np.sin(xx / 50)),
+    ]
+    for i in range(n):
+        base = patterns[(i // shot) % len(patterns)]
+        moved = np.roll(base, (i % shot) * 2, axis=1)
+        grain = rng.integers(-8, 9, (H, W), dtype=np.int16)
+        yield np.clip(moved.astype(np.int16) + grain, 16, 235).astype(np.uint8)
+
+
+def write_film(path: Path, n: int) -> Path:
+    """A gray 640x480 25 fps x264 clip of ``n`` frames (4:2:0, neutral chroma)."""
+    fmt = OutputFormat("libx264", "yuv420p", 8, True, False, 6)
+    neutral = np.full((H // 2, W // 2), 128, np.uint8)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.codec_context.options = {"crf": "20", "preset": "veryfast"}
+        for i, y in enumerate(film_frames(n)):
+            frame = make_frame(y, neutral, neutral, fmt)
+            frame.pts = i
+            frame.time_base = Fraction(1, 25)
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path
+
+
+def decode_fps(path: Path) -> float:
+    n, t0 = 0, time.perf_counter()
+    for frame in decode_video(path):
+        luma_plane(frame)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def encode_speed(path: Path, folder: Path, preset_name: str | None) -> dict:
+    """Frames/s of the writer alone (the clip's luma, chroma that follows it) and file size."""
+    info = probe(path)
+    fmt = OutputFormat("libx264", "yuv420p", 8, True, False, 6)
+    frames = []
+    for i, y in enumerate(film_frames(info.estimated_frames or 0)):
+        c = y[::2, ::2]
+        pts = round(i / (info.fps * info.time_base))
+        frames.append((y, (c // 4 + 96).astype(np.uint8), (160 - c // 4).astype(np.uint8), pts))
+    out = folder / f"encode_{preset_name}.mp4"
+    t0 = time.perf_counter()
+    with VideoWriter(out, info, fmt, (), None, preset_name) as writer:
+        for y, cb, cr, pts in frames:
+            writer.write_frame(make_frame(y, cb, cr, fmt), pts)
+        writer.commit(overwrite=True)
+    fps = len(frames) / (time.perf_counter() - t0)
+    seconds = len(frames) / float(info.fps)
+    return {"frames_per_s": round(fps, 1), "kbit_per_s": round(out.stat().st_size * 8e-3 / seconds)}
+
+
+def colorize_run(path: Path, colorizer: Colorizer, folder: Path, **options) -> dict:
+    """A full ``colorize`` (both passes) with a loaded model; seconds of each pass."""
+    marks: dict[str, float] = {}
+
+    def progress(p) -> None:
+        marks[p.stage] = time.perf_counter()  # the last "shots" report ends pass 1
+
+    cfg = ColorizeConfig(path, folder / "colour.mp4", overwrite=True, **options)
+    t0 = time.perf_counter()
+    result = colorize_video(cfg, on_progress=progress, colorizer=colorizer)
+    total = time.perf_counter() - t0
+    pass1 = marks.get("shots", t0) - t0
+    return {
+        "frames": result.frames,
+        "seconds": round(total, 2),
+        "frames_per_s": round(result.frames / total, 2),
+        "pass1_seconds": round(pass1, 2),
+        "pass2_frames_per_s": round(result.frames / (total - pass1), 2),
+    }
+
+
+def stages(model_path: Path, cfg: ModelConfig, net_fps: float, folder: Path, args) -> dict:
+    clip = write_film(folder / f"film{args.frames}.mp4", args.frames)
+    out: dict = {"clip": f"640x480, {args.frames} frames, 25 fps, x264, a cut every 120 frames"}
+    out["decode_frames_per_s"] = round(decode_fps(clip), 1)
+    default = ColorizeConfig(clip, clip).preset or "medium"
+    out["x264_preset_default"] = default
+    out["encode"] = {p: encode_speed(clip, folder, p) for p in X264_PRESETS}
+    print(json.dumps(out), file=sys.stderr, flush=True)
+    colorizer = Colorizer.load(model_path)  # default device and precision
+    full = colorize_run(clip, colorizer, folder)
+    out["colorize"] = full
+    n = args.frames
+    encode = out["encode"][default]["frames_per_s"]
+    parts = {
+        "decode_s": n / out["decode_frames_per_s"],
+        "network_s": n / net_fps,
+        "encode_s": n / encode,
+    }
+    bound = sum(parts.values())
+    out["bound"] = {
+        **{k: round(v, 2) for k, v in parts.items()},
+        "sum_s": round(bound, 2),
+        "colorize_s": full["seconds"],
+        "ratio": round(full["seconds"] / bound, 3),
+    }
+    print(json.dumps(out), file=sys.stderr, flush=True)
+    if args.variants:
+        out["variants"] = variants(clip, model_path, folder)
+    return out
+
+
+def variants(clip: Path, model_path: Path, folder: Path) -> dict:
+    """Full colorize with one setting changed: torch threads, x264 preset, batch size."""
+    rows = {}
+    threads = torch.get_num_threads()
+    tries: list[tuple[str, int, dict]] = [
+        ("default", threads, {}),
+        ("torch_threads_1", 1, {}),
+        ("x264_faster", threads, {"preset": "faster"}),
+        ("x264_veryfast", threads, {"preset": "veryfast"}),
+        ("batch_4", threads, {"batch_size": 4}),
+        ("batch_16", threads, {"batch_size": 16}),
+    ]
+    for name, n, options in tries:
+        torch.set_num_threads(n)
+        colorizer = Colorizer.load(model_path)
+        rows[name] = colorize_run(clip, colorizer, folder, **options)["frames_per_s"]
+        print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)
+    torch.set_num_threads(threads)
+    return {"frames_per_s": rows}
+
+
+# Memory.
+
+
+# The child runs the CLI and, on its way out, copies its own /proc status (VmHWM: the peak
+# RSS of the process image started by exec). getrusage(RUSAGE_CHILDREN) and os.wait4 would
+# report at least this benchmark's own peak: Linux carries ru_maxrss across fork and exec.
+_CHILD = """
+import atexit, runpy, shutil, sys
+report = sys.argv.pop(1)
+atexit.register(lambda: shutil.copy("/proc/self/status", report))
+sys.argv[0] = "filmcolor"
+runpy.run_module("filmcolor.cli", run_name="__main__")
+"""
+
+
+def peak_rss(clip: Path, model_path: Path, folder: Path) -> dict:
+    """``filmcolor colorize`` with default settings in a child process: peak RSS and speed."""
+    status_file = folder / "status.txt"
+    cmd = [sys.executable, "-c", _CHILD, str(status_file), "colorize", str(clip)]
+    cmd += ["-o", str(folder / "rss.mp4"), "--overwrite"]
+    if model_path != default_model_path():
+        cmd += ["--model", str(model_path)]
+    t0 = time.perf_counter()
+    child = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    seconds = time.perf_counter() - t0
+    if child.returncode != 0:
+        raise RuntimeError(f"colorize failed: {child.stderr.decode()[-500:]}")
+    status = dict(
+        line.split(":", 1) for line in status_file.read_text().splitlines() if ":" in line
+    )
+    frames = probe(clip).estimated_frames
+    return {
+        "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),  # kB
+        "seconds": round(seconds, 2),
+        "frames_per_s_cli": round(frames / seconds, 2),
+    }
+
+
+def memory(model_path: Path, folder: Path, args) -> dict:
+    out = {}
+    for n in args.rss_frames:
+        clip = write_film(folder / f"rss{n}.mp4", n)
+        out[str(n)] = peak_rss(clip, model_path, folder)
+        clip.unlink()
+        print(json.dumps({n: out[str(n)]}), file=sys.stderr, flush=True)
+    return out
+
+
+# Targets.
+
+
+def targets(report: dict) -> dict:
+    t: dict = {}
+    head = report["model"]["preset_key"]
+    net = report.get("network", {}).get(head)
+    if net:
+        t["network_share_of_bf16_peak"] = {
+            "target": ">= 0.70",
+            "measured": net["share_of_bf16_peak"],
+            "met": net["share_of_bf16_peak"] >= 0.70,
+        }
+    st = report.get("stages")
+    if st:
+        t["colorize_vs_stage_sum"] = {
+            "target": "<= 1.10",
+            "measured": st["bound"]["ratio"],
+            "met": st["bound"]["ratio"] <= 1.10,
+        }
+        fps = st["colorize"]["frames_per_s"]
+        t["colorize_640x480_frames_per_s"] = {"target": ">= 12", "measured": fps, "met": fps >= 12}
+    mem = report.get("memory")
+    if mem and len(mem) >= 2:
+        keys = sorted(mem, key=int)
+        ratio = mem[keys[-1]]["peak_rss_mb"] / mem[keys[0]]["peak_rss_mb"]
+        t[f"rss_{keys[-1]}_vs_{keys[0]}"] = {
+            "target": "<= 1.05",
+            "measured": round(ratio, 3),
+            "met": ratio <= 1.05,
+        }
+    return t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=600, help="frames of the stage clip")
+    parser.add_argument("--rss-frames", type=int, nargs="*", default=[300, 3000])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per network measurement")
+    parser.add_argument("--color-head", default="bins", help="when there is no shipped model")
+    parser.add_argument("--skip", nargs="*", default=[], help="network levers stages memory")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--variants", action="store_true", help="full runs with one change")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+
+    dtypes = ["fp32", "bf16"] if bf16_supported(CPU) else ["fp32"]
+    peaks = {k: matmul_peak(DTYPES[k]) for k in dtypes}
+    report: dict = {
+        "machine": machine(),
+        "matmul_peak_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()},
+    }
+    print(json.dumps(report), file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model_path, cfg, what = bench_model(args.color_head, folder)
+        name = "compact" if cfg.width == 0.5 else "paper" if cfg.width == 1 else f"w{cfg.width}"
+        key = f"{name}/render{DEFAULT_RENDER_SIZE}/{dtypes[-1]}"
+        report["model"] = {
+            "what": what,
+            "config": cfg.to_dict(),
+            "render_size": DEFAULT_RENDER_SIZE,
+            "preset_key": key,
+        }
+        if "network" not in args.skip:
+            report["network"] = network_grid(cfg, peaks, args)
+        if "levers" not in args.skip:
+            report["levers"] = levers(cfg, dtypes[-1], args)
+        if "stages" not in args.skip:
+            net = report.get("network", {}).get(key, {}).get("frames_per_s")
+            if net is None:
+                torch.manual_seed(0)
+                model = ColorizationNet(cfg).eval()
+                net = network_fps(model, DTYPES[dtypes[-1]], DEFAULT_RENDER_SIZE, 8, args.seconds)
+            report["stages"] = stages(model_path, cfg, net, folder, args)
+        if "memory" not in args.skip:
+            report["memory"] = memory(model_path, folder, args)
+    report["targets"] = targets(report)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
