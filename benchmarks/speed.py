@@ -47,7 +47,13 @@ from filmcolor.device import bf16_supported
 from filmcolor.models import ColorizationNet, ModelConfig, preset
 from filmcolor.models.bins import bin_centres
 from filmcolor.models.color import lab_to_rgb
-from filmcolor.pipeline import DEFAULT_RENDER_SIZE, ColorizeConfig, Colorizer, colorize_video
+from filmcolor.pipeline import (
+    DEFAULT_RENDER_SIZE,
+    ColorizeConfig,
+    Colorizer,
+    colorize_video,
+    fold_batchnorm,
+)
 from filmcolor.profile import flops_per_frame, matmul_peak
 from filmcolor.video_io import (
     OutputFormat,
@@ -203,6 +209,11 @@ def levers(cfg: ModelConfig, dtype_key: str, args) -> dict:
         layout: round(network_fps(model, dtype, r, args.batch, args.seconds, layout), 2)
         for layout in ("nchw", "channels_last")
     }
+    folded = fold_batchnorm(model)
+    out["batchnorm_folded_frames_per_s"] = round(
+        network_fps(folded, dtype, r, args.batch, args.seconds), 2
+    )
+    out["profile"] = profile(model, dtype, args.batch)
     out["batch_frames_per_s"] = {
         str(b): round(network_fps(model, dtype, r, b, args.seconds), 2) for b in (1, 2, 4, 8, 16)
     }
@@ -273,6 +284,33 @@ def levers(cfg: ModelConfig, dtype_key: str, args) -> dict:
     if args.compile:
         out["torch_compile"] = compiled(model, dtype, args)
     return out
+
+
+def profile(model: ColorizationNet, dtype: torch.dtype, batch: int) -> dict:
+    """Where one batch's time goes (torch.profiler, self time per op), and how close the
+    convolutions alone come to the matmul peak."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    c = Colorizer(model, CPU, dtype, DEFAULT_RENDER_SIZE)
+    l = c.shrink(torch.rand(batch, 1, H, W))
+    g = torch.randn(1, model.global_dim)
+    c.ab(l, g)
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        c.ab(l, g)
+        wall = time.perf_counter() - t0
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops) / 1e6
+    conv = sum(e.self_cpu_time_total for e in ops if "convolution" in e.key) / 1e6
+    with torch.device("meta"):
+        meta = ColorizationNet(model.cfg).eval()
+    flops = local_flops(meta, *l.shape[-2:]) * batch
+    return {
+        "wall_s": round(wall, 3),
+        "self_time_share": {e.key: round(e.self_cpu_time_total / 1e6 / total, 3) for e in ops[:8]},
+        "convolution_gflops_per_s": round(flops / conv / 1e9, 1),
+    }
 
 
 def compiled(model: ColorizationNet, dtype: torch.dtype, args) -> dict:
@@ -420,28 +458,28 @@ def stages(model_path: Path, cfg: ModelConfig, net_fps: float, folder: Path, arg
     }
     print(json.dumps(out), file=sys.stderr, flush=True)
     if args.variants:
-        out["variants"] = variants(clip, model_path, folder)
+        short = write_film(folder / "variants.mp4", args.variants)
+        out["variants"] = {"frames": args.variants, **variants(short, model_path, folder)}
     return out
 
 
 def variants(clip: Path, model_path: Path, folder: Path) -> dict:
     """Full colorize with one setting changed: torch threads, x264 preset, batch size."""
     rows = {}
-    threads = torch.get_num_threads()
-    tries: list[tuple[str, int, dict]] = [
-        ("default", threads, {}),
-        ("torch_threads_1", 1, {}),
-        ("x264_faster", threads, {"preset": "faster"}),
-        ("x264_veryfast", threads, {"preset": "veryfast"}),
-        ("batch_4", threads, {"batch_size": 4}),
-        ("batch_16", threads, {"batch_size": 16}),
+    tries: list[tuple[str, dict]] = [
+        ("default", {}),
+        ("torch_threads_1", {"threads": 1}),
+        ("torch_threads_2", {"threads": 2}),
+        ("x264_medium", {"preset": "medium"}),
+        ("x264_faster", {"preset": "faster"}),
+        ("x264_veryfast", {"preset": "veryfast"}),
+        ("batch_4", {"batch_size": 4}),
+        ("batch_16", {"batch_size": 16}),
     ]
-    for name, n, options in tries:
-        torch.set_num_threads(n)
-        colorizer = Colorizer.load(model_path)
+    colorizer = Colorizer.load(model_path)
+    for name, options in tries:
         rows[name] = colorize_run(clip, colorizer, folder, **options)["frames_per_s"]
         print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)
-    torch.set_num_threads(threads)
     return {"frames_per_s": rows}
 
 
@@ -536,7 +574,9 @@ def main() -> None:
     parser.add_argument("--color-head", default="bins", help="when there is no shipped model")
     parser.add_argument("--skip", nargs="*", default=[], help="network levers stages memory")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
-    parser.add_argument("--variants", action="store_true", help="full runs with one change")
+    parser.add_argument(
+        "--variants", type=int, default=0, help="N: full runs on N frames with one change each"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
 
