@@ -282,7 +282,8 @@ def annealed_mean(
     if logits.is_contiguous(memory_format=torch.channels_last) and logits.shape[1] > 1:
         # Bins last in memory (the network's output at inference): the softmax runs along
         # contiguous memory and the expectation is one matrix product.
-        if logits.device.type == "cpu" and not logits.requires_grad:
+        eager = not torch.compiler.is_compiling()  # a compiler fuses this better itself
+        if logits.device.type == "cpu" and not logits.requires_grad and eager:
             return _annealed_mean_blocks(logits, centres, temperature)
         probs = torch.softmax(logits.movedim(1, -1).float() / temperature, dim=-1)  # (B,H,W,Q)
         return (probs @ centres).movedim(-1, 1)
@@ -290,7 +291,7 @@ def annealed_mean(
     return torch.einsum("bqhw,qc->bchw", probs, centres)
 
 
-_BLOCK = 512  # pixels per block on CPU: 512 x 313 float32 (640 kB) stays in the L2 cache
+_BLOCK = 2048  # pixels per block on CPU: 2048 x 313 float32 (2.5 MB) stays in cache
 
 
 def _annealed_mean_blocks(
