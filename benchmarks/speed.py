@@ -52,7 +52,6 @@ from filmcolor.pipeline import (
     ColorizeConfig,
     Colorizer,
     colorize_video,
-    fold_batchnorm,
 )
 from filmcolor.profile import flops_per_frame, matmul_peak
 from filmcolor.video_io import (
@@ -144,7 +143,7 @@ class _NCHW(Colorizer):
 
     def __init__(self, model, device, dtype, render_size):
         super().__init__(model, device, dtype, render_size)
-        self.model = model.to(memory_format=torch.contiguous_format)
+        self.model = self.model.to(memory_format=torch.contiguous_format)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device).contiguous()
@@ -157,10 +156,14 @@ def network_fps(
     batch: int,
     seconds: float,
     layout: str = "channels_last",
+    fold: bool = True,
 ) -> float:
     """Frames/s of pass 2's per-batch work on 640x480 frames: shrink, network, a*b*."""
-    cls = Colorizer if layout == "channels_last" else _NCHW
-    c = cls(model, CPU, dtype, render_size)
+    c = (
+        Colorizer(model, CPU, dtype, render_size, fold)
+        if layout == "channels_last"
+        else _NCHW(model, CPU, dtype, render_size)
+    )
     l = torch.rand(batch, 1, H, W)
     g = torch.randn(1, model.global_dim)
     dt = timed(lambda: c.ab(c.shrink(l), g), seconds)
@@ -209,10 +212,10 @@ def levers(cfg: ModelConfig, dtype_key: str, args) -> dict:
         layout: round(network_fps(model, dtype, r, args.batch, args.seconds, layout), 2)
         for layout in ("nchw", "channels_last")
     }
-    folded = fold_batchnorm(model)
-    out["batchnorm_folded_frames_per_s"] = round(
-        network_fps(folded, dtype, r, args.batch, args.seconds), 2
-    )
+    out["batchnorm_frames_per_s"] = {
+        name: round(network_fps(model, dtype, r, args.batch, args.seconds, fold=fold), 2)
+        for name, fold in (("separate", False), ("folded", True))
+    }
     out["profile"] = profile(model, dtype, args.batch)
     out["batch_frames_per_s"] = {
         str(b): round(network_fps(model, dtype, r, b, args.seconds), 2) for b in (1, 2, 4, 8, 16)
@@ -473,9 +476,7 @@ def variants(clip: Path, model_path: Path, folder: Path) -> dict:
     tries: list[tuple[str, dict]] = [
         ("default", {}),
         ("torch_threads_1", {"threads": 1}),
-        ("torch_threads_2", {"threads": 2}),
         ("x264_medium", {"preset": "medium"}),
-        ("x264_faster", {"preset": "faster"}),
         ("x264_veryfast", {"preset": "veryfast"}),
         ("batch_4", {"batch_size": 4}),
         ("batch_16", {"batch_size": 16}),

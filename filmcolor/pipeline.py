@@ -76,7 +76,7 @@ class ColorizeConfig:
     shots: Path | None = None  # a corrected shot list (CSV from `filmcolor shots`)
     codec: str = "libx264"
     crf: int | None = None
-    preset: str | None = None  # x264/x265 speed preset; None = the encoder's default (medium)
+    preset: str | None = "faster"  # x264/x265 speed preset; None = the encoder's (medium)
     batch_size: int = 8
     threads: int = 0  # torch threads of the network in pass 2; 0 = torch's default
     render_size: int = DEFAULT_RENDER_SIZE  # 0 = the frame's own size
@@ -146,20 +146,29 @@ def fold_batchnorm(model: ColorizationNet) -> ColorizationNet:
 class Colorizer:
     """The model on its device and precision, at a render size.
 
-    The model's convolution weights are put in channels-last order (on CPU, oneDNN's fast
-    layout; on CUDA, the tensor cores'), and every input follows; the maths do not change.
+    The network is prepared for inference without changing its maths: BatchNorm folded into
+    the convolutions before it (:func:`fold_batchnorm`), and the weights in channels-last order
+    (on CPU, oneDNN's fast layout; on CUDA, the tensor cores'), which every input follows.
 
     Args:
-        model: a loaded network in eval mode.
+        model: a loaded network in eval mode (``fold`` works on a copy of it).
         device: where it lives.
         dtype: the autocast precision (float32 = none).
         render_size: short side at which the local path runs; 0 = the frame's own size.
             Frames smaller than this are not enlarged.
+        fold: fold BatchNorm into the convolutions.
     """
 
     def __init__(
-        self, model: ColorizationNet, device: torch.device, dtype: torch.dtype, render_size: int
+        self,
+        model: ColorizationNet,
+        device: torch.device,
+        dtype: torch.dtype,
+        render_size: int,
+        fold: bool = True,
     ):
+        if fold and not model.training:
+            model = fold_batchnorm(model)
         self.model = model.to(memory_format=torch.channels_last)
         self.device = device
         self.dtype = dtype
