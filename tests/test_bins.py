@@ -145,3 +145,15 @@ def test_annealed_mean_is_the_mean_at_t1_and_tends_to_the_mode():
     assert annealed.norm(dim=1).mean() > mean.norm(dim=1).mean()
     with pytest.raises(ValueError):
         annealed_mean(logits, CENTRES, temperature=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 313, 5, 7), (2, 313, 64, 70)])  # one block, several
+def test_annealed_mean_is_the_same_for_channels_last_logits(shape):
+    """Inference feeds bins-last (channels_last) logits, decoded block by block on CPU."""
+    logits = torch.randn(shape) * 4
+    last = logits.contiguous(memory_format=torch.channels_last)
+    for t in (0.38, 1.0):
+        torch.testing.assert_close(
+            annealed_mean(last, temperature=t), annealed_mean(logits, temperature=t),
+            atol=1e-3, rtol=1e-4,
+        )  # fmt: skip
