@@ -1,11 +1,11 @@
 """End-to-end check: colorize a 1,500-frame 640x480 clip with audio and compare with the input.
 
-Generates the clip with PyAV (two shots, a moving pattern, an AAC tone), colorizes it with a
-randomly initialised ``compact`` network (no trained model needed: this checks the plumbing,
-not the colours), then checks frame count, every frame's timestamp, luma and the audio packets.
-Prints JSON.
+Generates the clip with PyAV (two shots, a moving pattern, an AAC tone), colorizes it with the
+shipped default model (or, with ``--random-width W``, a randomly initialised ``compact``
+network: this checks the plumbing, not the colours), then checks frame count, every frame's
+timestamp, luma and the audio packets. Prints JSON.
 
-    python examples/check_roundtrip.py [--frames 1500] [--width 0.25] [--codec libx264]
+    python examples/check_roundtrip.py [--frames 1500] [--random-width 0.25] [--codec libx264]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1500)
     parser.add_argument("--size", default="640x480")
-    parser.add_argument("--width", type=float, default=0.25, help="compact preset width")
+    parser.add_argument("--random-width", type=float, help="random compact model of this width")
     parser.add_argument("--codec", default="libx264")
     parser.add_argument("--render-size", type=int, default=DEFAULT_RENDER_SIZE)
     parser.add_argument("--precision", default="auto")
@@ -83,9 +83,12 @@ def main() -> int:
         t0 = time.perf_counter()
         make_clip(src, args.frames, w, h)
         t_make = time.perf_counter() - t0
-        torch.manual_seed(0)
-        model = tmp / "random.safetensors"
-        save_model(model, ColorizationNet(preset("compact", width=args.width, num_classes=0)))
+        model = None  # the shipped default
+        if args.random_width:
+            torch.manual_seed(0)
+            model = tmp / "random.safetensors"
+            net = ColorizationNet(preset("compact", width=args.random_width, num_classes=0))
+            save_model(model, net)
         cfg = ColorizeConfig(
             src,
             out,
@@ -116,7 +119,9 @@ def main() -> int:
             "max_frame_mean_abs_dY": float(np.max(dy)),
             "size": args.size,
             "codec": args.codec,
-            "model": f"compact width={args.width} (random init)",
+            "model": f"compact width={args.random_width} (random init)"
+            if args.random_width
+            else "shipped default",
             "render_size": args.render_size,
             "precision": str(result_precision(args.precision)),
             "seconds_make_clip": round(t_make, 1),
