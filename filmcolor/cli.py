@@ -254,27 +254,31 @@ def _user_errors(output: Path | None):
         raise fail(f"{type(e).__name__}: {e}") from None
 
 
+def _progress_bar(on: Console):
+    """description, bar, done/total, a free "status" text, time left."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+        console=on,
+    )
+
+
 class _VideoProgress:
     """A Rich progress bar fed by the library's progress callbacks."""
 
     def __init__(self):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=False,
-        )
+        self.bar = _progress_bar(err_console)
         self.tasks: dict[str, int] = {}
 
     def __enter__(self) -> _VideoProgress:
@@ -286,11 +290,11 @@ class _VideoProgress:
 
     def _update(self, key: str, description: str, done: int, total: int | None) -> None:
         if key not in self.tasks:
-            self.tasks[key] = self.bar.add_task(description, total=total, rate="")
+            self.tasks[key] = self.bar.add_task(description, total=total, status="")
         task = self.tasks[key]
         speed = self.bar.tasks[task].speed
         rate = f"{speed:.1f} fps" if speed else ""
-        self.bar.update(task, completed=done, total=total, description=description, rate=rate)
+        self.bar.update(task, completed=done, total=total, description=description, status=rate)
 
     def __call__(self, p) -> None:
         """A :class:`filmcolor.pipeline.Progress` report."""
@@ -421,22 +425,7 @@ class _TrainProgress:
     """Renders the trainer's progress events with Rich."""
 
     def __enter__(self):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        self.bar = _progress_bar(console)
         self.bar.__enter__()
         self.tasks: dict[str, int] = {}
         return self
