@@ -11,7 +11,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,15 +133,21 @@ def color_spread(rgb: np.ndarray, size: int = 64) -> float:
     return float(ab.flatten(1).std(1).max())
 
 
-class _HistogramDataset(torch.utils.data.Dataset):
-    def __init__(self, paths: list[Path]):
-        self.paths = paths
+class _PerFile(torch.utils.data.Dataset):
+    """``fn(path)`` for each path, so a DataLoader's workers share a pass over files."""
+
+    def __init__(self, paths: list[Path], fn: Callable):
+        self.paths, self.fn = paths, fn  # fn: a module-level function (workers pickle it)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return bin_histogram(_small_lab(load_rgb(self.paths[i]))[None, 1:])
+    def __getitem__(self, i: int):
+        return self.fn(self.paths[i])
+
+
+def _histogram_one(path: Path) -> torch.Tensor:
+    return bin_histogram(_small_lab(load_rgb(path))[None, 1:])
 
 
 def ab_histogram(
@@ -159,7 +165,7 @@ def ab_histogram(
     if len(paths) > limit:
         paths = random.Random(seed).sample(paths, limit)
     loader = torch.utils.data.DataLoader(
-        _HistogramDataset(paths), batch_size=None, num_workers=workers
+        _PerFile(paths, _histogram_one), batch_size=None, num_workers=workers
     )
     counts = torch.zeros(NUM_BINS, dtype=torch.int64)
     for h in loader:
@@ -175,17 +181,6 @@ def _screen_one(path: Path) -> tuple[str, float | None, str]:
         return str(path), color_spread(load_rgb(path)), ""
     except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three for broken files
         return str(path), None, f"{type(e).__name__}: {e}"
-
-
-class _ScreenDataset(torch.utils.data.Dataset):
-    def __init__(self, paths: list[Path]):
-        self.paths = paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[str, float | None, str]:
-        return _screen_one(self.paths[i])
 
 
 @dataclass
@@ -215,7 +210,7 @@ def screen(
     todo = [it.path for it in images.items if str(it.path) not in known]
     if todo:
         loader = torch.utils.data.DataLoader(
-            _ScreenDataset(todo), batch_size=None, num_workers=workers
+            _PerFile(todo, _screen_one), batch_size=None, num_workers=workers
         )
         for n, (path, spread, error) in enumerate(loader, 1):
             known[path] = [spread, error]

@@ -45,6 +45,13 @@ def colorization_loss(
         alpha: weight of the class term.
     """
     color = F.mse_loss(head.float(), half_resolution(ab_unit))
+    return _with_class_term(color, logits, labels, alpha)
+
+
+def _with_class_term(
+    color: torch.Tensor, logits: torch.Tensor | None, labels: torch.Tensor, alpha: float
+) -> Losses:
+    """The colour loss plus alpha x cross-entropy on classes (none without a classifier)."""
     if logits is None or alpha == 0:
         return Losses(color, color, None)
     cls = F.cross_entropy(logits.float(), labels)
@@ -78,10 +85,7 @@ def bins_loss(
     soft = soft_encode(ab)  # (B, 313, H/2, W/2)
     pixel_w = bin_weights.to(ab.device)[soft.argmax(1)]  # the nearest bin has the largest weight
     color = rebalanced_cross_entropy(logits_ab, soft, pixel_w)
-    if logits is None or alpha == 0:
-        return Losses(color, color, None)
-    cls = F.cross_entropy(logits.float(), labels)
-    return Losses(color + alpha * cls, color, cls)
+    return _with_class_term(color, logits, labels, alpha)
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> Losses:
