@@ -56,6 +56,21 @@ def _not_yet(command: str, issue: int) -> typer.Exit:
     return fail(f"`filmcolor {command}` is not available yet (tracked in issue #{issue})", code=2)
 
 
+# Options shared by `colorize` and `frames`.
+MODEL_OPTION = typer.Option(None, "--model", help="A .safetensors checkpoint.")
+RENDER_SIZE_OPTION = typer.Option(
+    None,
+    "--render-size",
+    min=0,
+    help="Short side (px) the network runs at; 0 = full size [default: 256].",
+)
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+PRECISION_OPTION = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16.")
+TEMPERATURE_OPTION = typer.Option(
+    None, "--temperature", help="Annealed-mean temperature (colour-bin models)."
+)
+
+
 @app.command()
 def colorize(
     video: Path = typer.Argument(..., help="The film: any file PyAV can decode."),
@@ -68,21 +83,14 @@ def colorize(
     shots_csv: Path | None = typer.Option(
         None, "--shots", help="A (corrected) shot list from `filmcolor shots --csv`."
     ),
-    model: Path | None = typer.Option(None, "--model", help="A .safetensors checkpoint."),
+    model: Path | None = MODEL_OPTION,
     codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, ffv1 or prores."),
     crf: int | None = typer.Option(None, "--crf", help="x264/x265 quality (default 18)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per network call."),
-    render_size: int | None = typer.Option(
-        None,
-        "--render-size",
-        min=0,
-        help="Short side (px) the network runs at; 0 = full size [default: 256].",
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
-    temperature: float | None = typer.Option(
-        None, "--temperature", help="Annealed-mean temperature (colour-bin models)."
-    ),
+    render_size: int | None = RENDER_SIZE_OPTION,
+    device: str = DEVICE_OPTION,
+    precision: str = PRECISION_OPTION,
+    temperature: float | None = TEMPERATURE_OPTION,
     detector: str = typer.Option("content", "--detector", help="Cut detector: content, adaptive."),
     threshold: float | None = typer.Option(None, "--threshold", help="Cut detector threshold."),
     min_shot: int = typer.Option(15, "--min-shot", min=1, help="Shortest shot, in frames."),
@@ -130,16 +138,11 @@ def frames(
     folder: Path = typer.Argument(..., help="A folder of images, searched recursively."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write the results to."),
     style: Path | None = typer.Option(None, "--style", help="Reference image for every image."),
-    model: Path | None = typer.Option(None, "--model", help="A .safetensors checkpoint."),
-    render_size: int | None = typer.Option(
-        None,
-        "--render-size",
-        min=0,
-        help="Short side (px) the network runs at; 0 = full size [default: 256].",
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
-    temperature: float | None = typer.Option(None, "--temperature", help="Annealed-mean T."),
+    model: Path | None = MODEL_OPTION,
+    render_size: int | None = RENDER_SIZE_OPTION,
+    device: str = DEVICE_OPTION,
+    precision: str = PRECISION_OPTION,
+    temperature: float | None = TEMPERATURE_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Colorize every image in a folder, to the same relative paths, sizes and formats."""
