@@ -24,7 +24,7 @@ from filmcolor.metrics import ab_auc, colourfulness, psnr_rgb
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.models.bins import rebalancing_weights
 from filmcolor.models.color import ab_to_unit, lab_to_rgb, unit_to_ab
-from filmcolor.weights import load_model
+from filmcolor.weights import load_model, read_metadata
 
 from . import checkpoint as ckpt
 from . import distributed
@@ -520,8 +520,6 @@ def _rank0_first(dist: distributed.Dist, work: Callable):
 
 def _prior_wall(run_dir: Path) -> float:
     """Wall time already spent by earlier sessions of a resumed run (from its last checkpoint)."""
-    from filmcolor.weights import read_metadata
-
     path = run_dir / "model.safetensors"
     if not path.is_file():
         return 0.0
