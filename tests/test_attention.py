@@ -134,7 +134,7 @@ def test_attention_presets_run_at_odd_sizes(name):
     assert ab.shape == (1, 2, 37, 53) and ab.dtype == torch.float32
     assert logits.shape == (1, 5)
     assert head.shape == (1, NUM_BINS, 20, 28)  # logits over the bins at half resolution
-    assert torch.isfinite(ab).all() and ab[:, 0].abs().max() <= 100 and ab[:, 1].abs().max() <= 110
+    assert torch.isfinite(ab).all()
 
 
 def test_bins_model_round_trips_and_temperature_changes_its_output(tmp_path):
@@ -159,7 +159,8 @@ def test_attention_and_bins_are_independent_options():
     with torch.no_grad():
         g, _ = model.global_features(torch.rand(1, 1, 224, 224))
         head = model.predict(torch.rand(1, 1, 16, 24), g)
-    assert head.shape == (1, 2, 8, 12) and head.min() >= 0 and head.max() <= 1  # sigmoid
+    assert head.shape == (1, 2, 8, 12)  # a*b* regression, not logits over the bins
+    assert any(isinstance(m, PatchAttention) for m in model.modules())
 
 
 def test_a_bins_models_temperature_is_saved_with_it(tmp_path):

@@ -63,11 +63,19 @@ def test_soft_encoding_is_gaussian_in_distance():
 
 
 def test_soft_encoding_does_not_depend_on_the_block_size(monkeypatch):
-    ab = torch.randn(2, 2, 5, 7) * 50
-    whole = soft_encode(ab)
-    monkeypatch.setattr(bins, "_CHUNK", 8)
-    torch.testing.assert_close(soft_encode(ab), whole)
-    assert torch.equal(nearest_bin(ab), whole.argmax(1))
+    """The nearest-centre table and nearest_bin work in blocks of _CHUNK pixels; the table is
+    cached, so it is rebuilt here with small blocks (several blocks for both)."""
+    ab = torch.randn(2, 2, 30, 40) * 50  # 2400 pixels
+    whole, nearest = soft_encode(ab), nearest_bin(ab)
+    monkeypatch.setattr(bins, "_CHUNK", 1000)
+    bins._nearest_table.cache_clear()
+    try:
+        torch.testing.assert_close(soft_encode(ab), whole)
+        assert bins._nearest_table.cache_info().misses == 1  # rebuilt with 1000-pixel blocks
+        assert torch.equal(nearest_bin(ab), nearest)
+    finally:
+        bins._nearest_table.cache_clear()  # the next user builds it with the real block size
+    assert torch.equal(nearest, whole.argmax(1))
 
 
 def test_histogram_counts_every_pixel_in_its_bin():
