@@ -1,4 +1,4 @@
-"""Self-attention blocks of the attention variant (MODEL_SPEC section 2); imports only torch.
+"""Self-attention blocks of the attention variant of the network; imports only torch.
 
 - :class:`PatchAttention`: patch-wise self-attention of Zhao, Jia, Koltun (CVPR 2020) over a
   3x3 footprint, as a pre-activation bottleneck with an identity shortcut; used after each

@@ -22,8 +22,8 @@ NUM_BINS = 313
 ANNEALED_T = 0.38  # softmax temperature of the annealed mean (Zhang et al.)
 _CHUNK = 16384  # pixels per block when measuring distances to all centres: ~40 MB of float32
 
-# For each a (steps of 10), the lowest and highest b of its in-gamut bins (MODEL_SPEC section 2;
-# the same order as the published list: a ascending, then b ascending).
+# For each a (steps of 10), the lowest and highest b of its in-gamut bins (Zhang et al.'s 313 bins,
+# in the order of their published list: a ascending, then b ascending).
 _B_RANGE = {
     -90: (50, 90),
     -80: (20, 90),

@@ -8,10 +8,11 @@ Shapes are for an input of (B, 1, H, W) with H, W multiples of 8 (other sizes ar
                                                  └──> class logits   ┘        ──colorization──>
                                                                               ab (B,2,H/2,W/2)
 
-Variants (MODEL_SPEC section 2), options of the same network: ``attention=True`` adds a
-patch-wise self-attention block after each downsampling conv of the low-level network and a
-SAGAN block before the output conv; ``color_head="bins"`` makes the output conv give logits over
-313 ab bins, decoded by the annealed mean, instead of a sigmoid a*b*.
+Variants, options of the same network: ``attention=True`` adds a patch-wise self-attention block
+(Zhao, Jia, Koltun 2020) after each downsampling conv of the low-level network and a SAGAN block
+(Zhang et al. 2019) before the output conv; ``color_head="bins"`` makes the output conv give
+logits over 313 ab bins (Zhang, Isola, Efros 2016), decoded by the annealed mean, instead of a
+sigmoid a*b*.
 """
 
 from __future__ import annotations
