@@ -15,10 +15,10 @@ import time
 
 import torch
 
+from filmcolor.colorizer import Colorizer
 from filmcolor.device import resolve_device, resolve_precision
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.models.color import lab_to_rgb
-from filmcolor.pipeline import Colorizer
 
 
 def main() -> None:

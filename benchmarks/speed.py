@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py [--frames 600] [--rss-frames 300 3000] [--out speed.json]
 
-One run measures (issue 6):
+One run measures:
 
 - ``matmul_peak_gflops``: torch 2048x2048 matmul, fp32 and bf16: the practical peak.
 - ``network``: frames/s of what pass 2 runs per batch (shrink L to the render size, the local
@@ -16,7 +16,9 @@ One run measures (issue 6):
   generated 640x480 clip, and the sum decode + network + encode that bounds the full run.
 - ``memory``: peak RSS of ``filmcolor colorize`` (a child process, ``os.wait4``) for short and
   long clips.
-- ``targets``: each target of issue 6, met or not, with the numbers it rests on.
+- ``targets``: each speed target (network >= 70% of the bf16 peak, colorize within 10% of the
+  stage sum and >= 12 frames/s at 640x480, peak RSS flat in the film's length), met or not,
+  with the numbers it rests on.
 
 The model is the shipped default when it exists, else a randomly initialised ``compact`` model
 with ``--color-head`` (speed does not depend on the weights).
@@ -43,27 +45,15 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from filmcolor.color import OutputFormat, lab_to_chroma, rgb_to_chroma
+from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer
 from filmcolor.device import bf16_supported
 from filmcolor.models import ColorizationNet, ModelConfig, preset
 from filmcolor.models.bins import bin_centres
 from filmcolor.models.color import lab_to_rgb
-from filmcolor.pipeline import (
-    DEFAULT_RENDER_SIZE,
-    ColorizeConfig,
-    Colorizer,
-    colorize_video,
-)
+from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.profile import flops_per_frame, matmul_peak
-from filmcolor.video_io import (
-    OutputFormat,
-    VideoWriter,
-    decode_video,
-    lab_to_chroma,
-    luma_plane,
-    make_frame,
-    probe,
-    rgb_to_chroma,
-)
+from filmcolor.video_io import VideoWriter, decode_video, luma_plane, make_frame, probe
 from filmcolor.weights import default_model_path, read_metadata, save_model
 
 W, H = 640, 480

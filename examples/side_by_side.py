@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from filmcolor.pipeline import analyse
-from filmcolor.stills import find_images, read_image
+from filmcolor.images import find_images, read_image
+from filmcolor.shots import analyse
 from filmcolor.video_io import decode_video, probe
 
 HEIGHT = 200  # px of every picture in the sheet
@@ -44,7 +44,7 @@ def frames_at(clip: Path, indices: list[int]) -> dict[int, np.ndarray]:
 
 
 def bgr(img: np.ndarray) -> np.ndarray:
-    """Any image from :func:`filmcolor.stills.read_image` as 8-bit BGR."""
+    """Any image from :func:`filmcolor.images.read_image` as 8-bit BGR."""
     if img.dtype == np.uint16:
         img = (img / 257).round().astype(np.uint8)
     if img.ndim == 2:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -11,8 +10,34 @@ from rich.console import Console
 from rich.table import Table
 
 import filmcolor
+from filmcolor.errors import UserError
+
+
+class _Commands(typer.core.TyperGroup):
+    """Runs a command; the one place where errors a user can cause become one line on stderr.
+
+    A :class:`UserError`, a refused permission or another OS error (disk full, ...) ends with
+    ``error: <message>`` and exit code 1; Ctrl-C with exit code 130. Anything else is a bug
+    and keeps its traceback.
+    """
+
+    def invoke(self, ctx):
+        import av.error
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=130) from None
+        except UserError as e:
+            raise fail(str(e)) from None
+        except PermissionError as e:
+            raise fail(f"permission denied: {e.filename}") from None
+        except (OSError, av.error.FFmpegError) as e:
+            raise fail(f"{type(e).__name__}: {e}") from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Restore colour to black-and-white films and photographs.",
     no_args_is_help=True,
     add_completion=False,
@@ -50,10 +75,6 @@ def _root(
     ),
 ) -> None:
     pass
-
-
-def _not_yet(command: str, issue: int) -> typer.Exit:
-    return fail(f"`filmcolor {command}` is not available yet (tracked in issue #{issue})", code=2)
 
 
 # Options shared by `colorize` and `frames`.
@@ -123,8 +144,11 @@ def colorize(
     )
     if render_size is not None:
         cfg.render_size = render_size
-    with _user_errors(cfg.output), _VideoProgress() as progress:
-        result = colorize_video(cfg, on_progress=progress, on_warning=progress.warn)
+    try:
+        with _VideoProgress() as progress:
+            result = colorize_video(cfg, on_progress=progress, on_warning=progress.warn)
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; nothing was written to {cfg.output}", code=130) from None
     console.print(
         f"wrote {result.output} ({result.frames} frames, {len(result.shots)} shots, "
         f"{sum(result.packets.values()) - result.frames} audio/subtitle packets) "
@@ -146,31 +170,30 @@ def frames(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Colorize every image in a folder, to the same relative paths, sizes and formats."""
-    from filmcolor.pipeline import Colorizer, style_vector
+    from filmcolor.colorizer import Colorizer, style_vector
     from filmcolor.stills import colorize_folder
 
     if not folder.is_dir():
-        raise fail(f"not a folder: {folder}")
+        raise UserError(f"not a folder: {folder}")
     if output.resolve() == folder.resolve():
-        raise fail("the output folder is the input folder; the originals would be replaced")
+        raise UserError("the output folder is the input folder; the originals would be replaced")
     if output.exists() and not output.is_dir():
-        raise fail(f"the output {output} is a file, not a folder")
+        raise UserError(f"the output {output} is a file, not a folder")
     _check_device(device, precision)
-    with _user_errors(None):
-        colorizer = Colorizer.load(model, device, precision, temperature)
-        if render_size is not None:
-            colorizer.render_size = render_size
-        g = style_vector(colorizer, style) if style else None
-        output.mkdir(parents=True, exist_ok=True)
-        with _VideoProgress() as progress:
-            result = colorize_folder(
-                folder,
-                output,
-                colorizer,
-                style=g,
-                overwrite=overwrite,
-                on_progress=progress.image,
-            )
+    colorizer = Colorizer.load(model, device, precision, temperature)
+    if render_size is not None:
+        colorizer.render_size = render_size
+    g = style_vector(colorizer, style) if style else None
+    output.mkdir(parents=True, exist_ok=True)
+    with _VideoProgress() as progress:
+        result = colorize_folder(
+            folder,
+            output,
+            colorizer,
+            style=g,
+            overwrite=overwrite,
+            on_progress=progress.image,
+        )
     for path, reason in result.skipped:
         err_console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
     console.print(
@@ -191,24 +214,19 @@ def shots(
     max_damaged: int = typer.Option(10, "--max-damaged", min=0, help="Damaged packets skipped."),
 ) -> None:
     """List the shots of a video (correct the CSV and pass it to `colorize --shots`)."""
-    from filmcolor.pipeline import analyse
-    from filmcolor.shots import write_csv
-    from filmcolor.video_io import probe
+    from filmcolor.shots import analyse, write_csv
 
-    with _user_errors(None):
-        info = probe(video)
-        with _VideoProgress() as progress:
-            found = analyse(
-                info,
-                None,
-                detector=detector,
-                threshold=threshold,
-                min_shot_frames=min_shot,
-                max_damaged=max_damaged,
-                on_progress=progress,
-            )
-        if csv_path is not None:
-            write_csv(csv_path, found.shots)
+    with _VideoProgress() as progress:
+        found = analyse(
+            video,
+            detector=detector,
+            threshold=threshold,
+            min_shot_frames=min_shot,
+            max_damaged=max_damaged,
+            on_progress=progress,
+        )
+    if csv_path is not None:
+        write_csv(csv_path, found.shots)
     table = Table("shot", "start frame", "frames", "start (s)", "end (s)")
     for i, s in enumerate(found.shots, 1):
         end = "" if s.end_time is None else f"{s.end_time:.3f}"
@@ -218,43 +236,10 @@ def shots(
 
 
 def _check_device(device: str, precision: str) -> None:
+    """Refuse a device or precision this machine lacks before any work (DeviceError)."""
     from filmcolor.device import resolve_device, resolve_precision
 
-    try:
-        resolve_precision(precision, resolve_device(device))
-    except (ValueError, RuntimeError) as e:
-        raise fail(str(e)) from None
-
-
-@contextlib.contextmanager
-def _user_errors(output: Path | None):
-    """Turn errors a user can cause into one line on stderr; Ctrl-C into exit 130."""
-    import av.error
-
-    from filmcolor.pipeline import StyleImageError
-    from filmcolor.shots import ShotListError
-    from filmcolor.stills import ImageReadError
-    from filmcolor.video_io import VideoInputError, VideoOutputError
-    from filmcolor.weights import ModelFileError
-
-    try:
-        yield
-    except KeyboardInterrupt:
-        where = f"; nothing was written to {output}" if output is not None else ""
-        raise fail(f"interrupted{where}", code=130) from None
-    except (
-        VideoInputError,
-        VideoOutputError,
-        StyleImageError,
-        ShotListError,
-        ImageReadError,
-        ModelFileError,
-    ) as e:
-        raise fail(str(e)) from None
-    except PermissionError as e:
-        raise fail(f"permission denied: {e.filename}") from None
-    except (OSError, av.error.FFmpegError) as e:
-        raise fail(f"{type(e).__name__}: {e}") from None
+    resolve_precision(precision, resolve_device(device))
 
 
 def _progress_bar(on: Console):
@@ -300,7 +285,7 @@ class _VideoProgress:
         self.bar.update(task, completed=done, total=total, description=description, status=rate)
 
     def __call__(self, p) -> None:
-        """A :class:`filmcolor.pipeline.Progress` report."""
+        """A :class:`filmcolor.progress.Progress` report."""
         if p.stage == "shots":
             self._update(
                 "shots", "finding shots" + (f": {p.shots}" if p.shots else ""), p.done, p.total
@@ -361,20 +346,19 @@ def train(
     """
     import time
 
-    from filmcolor.train.data import DataError
-    from filmcolor.train.loop import TrainConfig, TrainingError, main
+    from filmcolor.train.loop import TrainConfig, main
 
     if resume is not None:
         config_file = resume / "train_config.json"
         if not config_file.is_file():
-            raise fail(f"{resume} is not a run folder (no train_config.json)")
+            raise UserError(f"{resume} is not a run folder (no train_config.json)")
         cfg = TrainConfig.from_json(config_file)
         cfg.out = str(resume)
         if steps is not None:
             cfg.steps = steps
     else:
         if data is None:
-            raise fail("--data is required (or --resume RUN_DIR)")
+            raise UserError("--data is required (or --resume RUN_DIR)")
         run = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         cfg = TrainConfig(
             data=str(data),
@@ -411,8 +395,6 @@ def train(
     try:
         with _TrainProgress() as progress:
             weights = main(cfg, progress, resume=resume is not None)
-    except (DataError, TrainingError, ValueError, KeyError, OSError) as e:
-        raise fail(str(e).strip("'\"")) from None
     except KeyboardInterrupt:
         err_console.print(f"interrupted; resume with: filmcolor train --resume {cfg.out}")
         raise typer.Exit(130) from None

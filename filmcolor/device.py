@@ -6,16 +6,25 @@ import contextlib
 
 import torch
 
+from filmcolor.errors import UserError
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class DeviceError(UserError):
+    """A device or precision this machine does not have."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:  # torch's message lists the device types it knows
+        raise DeviceError(str(e)) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
+        raise DeviceError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
     return device
 
 
@@ -31,11 +40,11 @@ def bf16_supported(device: torch.device) -> bool:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """``auto`` -> bf16 where the hardware has it, else fp32."""
     if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+        raise DeviceError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
     if name == "auto":
         return torch.bfloat16 if bf16_supported(device) else torch.float32
     if name == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 is for CUDA; on CPU use bf16 or fp32")
+        raise DeviceError("fp16 is for CUDA; on CPU use bf16 or fp32")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 

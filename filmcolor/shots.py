@@ -1,8 +1,11 @@
-"""Pass 1: decode small gray frames, find the cuts, and sample frames for each shot's colours.
+"""Pass 1: decode the film once, find the cuts, and average global vectors per shot.
 
-Cuts are found by PySceneDetect's detectors, fed the luma frames we decode ourselves (no second
-decoder, no colour conversion): :class:`scenedetect.ContentDetector` with ``luma_only`` by
-default, or :class:`scenedetect.AdaptiveDetector`.
+:func:`analyse` is the library call (``filmcolor shots`` is a thin wrapper around it), as
+PySceneDetect's ``detect()``: a file in, the shots and their colours out, progress through a
+callback. Cuts are found by PySceneDetect's detectors, fed the luma frames we decode ourselves
+(no second decoder, no colour conversion): :class:`scenedetect.ContentDetector` with
+``luma_only`` by default, or :class:`scenedetect.AdaptiveDetector`. The shot list can be
+written as CSV, corrected by a person, and read back.
 """
 
 from __future__ import annotations
@@ -16,16 +19,23 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from scenedetect import AdaptiveDetector, ContentDetector
 from scenedetect.common import FrameTimecode
+
+from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.errors import UserError
+from filmcolor.progress import Progress, ProgressFn
+from filmcolor.video_io import VideoInfo, decode_video, luma_format, luma_plane, probe
 
 DETECT_WIDTH = 128  # frames are shrunk to this width (keeping the aspect) before detection
 DETECTORS = ("content", "adaptive")
 CSV_FIELDS = ("shot", "start_frame", "frames", "start_time", "end_time")
+SAMPLES_PER_SECOND = 2  # pass 1 computes a global vector this often
 
 
-class ShotListError(ValueError):
-    """A shot list that cannot be used; the message is meant for the user."""
+class ShotListError(UserError):
+    """A shot list that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ class CutDetector:
                 luma_only=True,
             )
         else:
-            raise ValueError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
+            raise UserError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
         self.fps = Fraction(fps)
         self.frames = 0
         self.cuts: list[int] = []
@@ -116,10 +126,11 @@ def shots_from_cuts(
     return shots
 
 
-def sample_positions(shot: Shot, count: int) -> list[int]:
-    """``count`` frame indices spread evenly through a shot (centres of equal parts)."""
-    n = min(count, shot.frames)
-    return [shot.start + int((i + 0.5) * shot.frames / n) for i in range(n)]
+def sample_positions(n: int, count: int) -> list[int]:
+    """``count`` positions spread evenly over ``n`` items (the centres of ``count`` equal
+    parts); all ``n`` when there are no more than ``count``."""
+    k = min(count, n)
+    return [int((i + 0.5) * n / k) for i in range(k)]
 
 
 def detect(
@@ -135,6 +146,92 @@ def detect(
     for frame in frames:
         cut.add(frame)
     return cut.finish()
+
+
+@dataclass
+class Analysis:
+    """The result of pass 1."""
+
+    frames: int
+    cuts: list[int]
+    shots: list[Shot]
+    vectors: dict[int, torch.Tensor]  # shot index -> (1, D) global vector (missing = compute)
+
+
+def analyse(
+    video: VideoInfo | str | os.PathLike,
+    colorizer: Colorizer | None = None,
+    *,
+    cuts: list[int] | None = None,
+    detector: str = "content",
+    threshold: float | None = None,
+    min_shot_frames: int = 15,
+    keyframes: int = 5,
+    max_damaged: int = 10,
+    on_progress: ProgressFn | None = None,
+) -> Analysis:
+    """Pass 1: decode once, find cuts (unless given), and average global vectors per shot.
+
+    A global vector is computed for :data:`SAMPLES_PER_SECOND` frames a second; each shot's
+    vector is the mean of ``keyframes`` of its samples, spread evenly through the shot.
+
+    Args:
+        video: the file, or what :func:`filmcolor.video_io.probe` said about it.
+        colorizer: computes the global vectors; None = find the shots only.
+        cuts: a given shot list (first frames of shots); None = detect.
+        detector, threshold, min_shot_frames: see :class:`CutDetector`.
+        keyframes: how many sampled frames per shot are averaged.
+        max_damaged: damaged packets tolerated.
+        on_progress: called every few frames.
+
+    Raises:
+        VideoInputError: the file cannot be read (see :func:`filmcolor.video_io.probe`).
+    """
+    info = video if isinstance(video, VideoInfo) else probe(video)
+    luma = luma_format(info)
+    lut = luma.lightness_table()
+    finder = CutDetector(info.fps, detector, threshold, min_shot_frames) if cuts is None else None
+    stride = max(1, round(float(info.fps) / SAMPLES_PER_SECOND))
+    samples: list[tuple[int, torch.Tensor]] = []
+    pending: list[tuple[int, torch.Tensor]] = []
+    times: list[float] = []
+    total = info.estimated_frames
+
+    def flush() -> None:
+        if pending:
+            g = colorizer.global_vector(torch.stack([t for _, t in pending]))
+            samples.extend((i, v) for (i, _), v in zip(pending, g, strict=True))
+            pending.clear()
+
+    n = 0
+    for frame in decode_video(info.path, max_damaged=max_damaged):
+        y = luma_plane(frame)
+        times.append(float(frame.pts * info.time_base))
+        if finder is not None:
+            finder.add(small_gray(y, luma.bits))
+        if colorizer is not None and n % stride == 0:
+            pending.append((n, thumb224(y, lut)))
+            if len(pending) == 16:
+                flush()
+        n += 1
+        if on_progress and n % 25 == 0:
+            on_progress(Progress("shots", n, max(total or 0, n)))
+    if colorizer is not None:
+        flush()
+    if finder is not None:
+        cuts = finder.finish()
+    if times:
+        times.append(times[-1] + float(1 / info.fps))  # when the last frame ends
+    shots = shots_from_cuts(cuts or [], n, times)
+    if on_progress:
+        on_progress(Progress("shots", n, n, len(shots), len(shots)))
+    vectors = {}
+    for k, shot in enumerate(shots):
+        inside = [v for i, v in samples if shot.start <= i < shot.end]
+        if inside:
+            picks = sample_positions(len(inside), keyframes)
+            vectors[k] = torch.stack([inside[j] for j in picks]).mean(0, keepdim=True)
+    return Analysis(n, sorted(set(cuts or [])), shots, vectors)
 
 
 def write_csv(path: str | os.PathLike, shots: list[Shot]) -> Path:

@@ -20,10 +20,19 @@ from pathlib import Path
 
 import av
 import av.error
-import cv2
 import numpy as np
-import torch
 
+from filmcolor.color import (
+    KR_KB,
+    RANGE_JPEG,
+    RANGE_MPEG,
+    RANGE_UNSPECIFIED,
+    SPACE_BT709,
+    SPACE_SMPTE170M,
+    LumaFormat,
+    OutputFormat,
+)
+from filmcolor.errors import UserError
 from filmcolor.files import publish, temporary_beside
 
 log = logging.getLogger(__name__)
@@ -31,27 +40,16 @@ log = logging.getLogger(__name__)
 CODECS = ("libx264", "libx265", "ffv1", "prores")
 MAX_BITS = {"libx264": 10, "libx265": 12, "ffv1": 16, "prores": 10}
 
-# AVColorRange / AVColorSpace values (libavutil/pixfmt.h).
-RANGE_UNSPECIFIED, RANGE_MPEG, RANGE_JPEG = 0, 1, 2
-SPACE_RGB, SPACE_BT709, SPACE_UNSPECIFIED, SPACE_BT470BG, SPACE_SMPTE170M = 0, 1, 2, 5, 6
-SPACE_BT2020_NCL, SPACE_BT2020_CL = 9, 10
-_KR_KB = {
-    SPACE_BT709: (0.2126, 0.0722),
-    SPACE_BT470BG: (0.299, 0.114),
-    SPACE_SMPTE170M: (0.299, 0.114),
-    SPACE_BT2020_NCL: (0.2627, 0.0593),
-    SPACE_BT2020_CL: (0.2627, 0.0593),
-}
 # Pixel formats whose first plane is the luma plane, little-endian.
 _LUMA_FIRST = re.compile(r"^(gray|yuva?j?4[0-4][0-4]p|nv12|nv21)(\d+le)?$")
 
 
-class VideoInputError(ValueError):
-    """An input the user gave that cannot be used; the message is meant for the user."""
+class VideoInputError(UserError):
+    """An input the user gave that cannot be used."""
 
 
-class VideoOutputError(ValueError):
-    """An output that cannot be written as asked; the message is meant for the user."""
+class VideoOutputError(UserError):
+    """An output that cannot be written as asked."""
 
 
 @dataclass(frozen=True)
@@ -184,27 +182,7 @@ def _bit_depth(fmt: av.VideoFormat) -> int:
     return max(8, max(c.bits for c in fmt.components if not c.is_alpha))
 
 
-# Luma in, chroma out.
-
-
-@dataclass(frozen=True)
-class LumaFormat:
-    """How the luma values of a stream are to be read: bit depth and range."""
-
-    bits: int
-    full_range: bool
-
-    def lightness_table(self) -> torch.Tensor:
-        """Lookup table from a luma code value to L* (as for an sRGB gray of that level)."""
-        from filmcolor.models.color import gray_to_lightness
-
-        levels = torch.arange(2**self.bits, dtype=torch.float64)
-        scale = 2 ** (self.bits - 8)
-        if self.full_range:
-            gray = levels / (2**self.bits - 1)
-        else:
-            gray = ((levels - 16 * scale) / (219 * scale)).clamp(0, 1)
-        return gray_to_lightness(16)[(gray * 65535).round().long()]
+# Luma in, frames out.
 
 
 def luma_format(info: VideoInfo) -> LumaFormat:
@@ -236,26 +214,11 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     return np.rint(y).astype(np.uint16 if deep else np.uint8)
 
 
-@dataclass(frozen=True)
-class OutputFormat:
-    """The video format written: pixel format, bit depth, subsampling, range and matrix."""
-
-    codec: str
-    pix_fmt: str
-    bits: int
-    subsampled: bool  # 4:2:0
-    full_range: bool
-    colorspace: int
-
-    @property
-    def kr_kb(self) -> tuple[float, float]:
-        return _KR_KB.get(self.colorspace, (0.299, 0.114))
-
-
 def choose_output_format(info: VideoInfo, codec: str) -> OutputFormat:
-    """4:2:0 where the codec is a delivery codec and the size is even, else 4:4:4 (same size)."""
-    if codec not in CODECS:
-        raise VideoOutputError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
+    """4:2:0 where the codec is a delivery codec and the size is even, else 4:4:4 (same size).
+
+    ``codec`` is one of :data:`CODECS` (:func:`check_codec_fits` says so to the user).
+    """
     luma = luma_format(info)
     bits = min(luma.bits, MAX_BITS[codec])
     if codec == "prores":
@@ -267,85 +230,9 @@ def choose_output_format(info: VideoInfo, codec: str) -> OutputFormat:
     subsampled = codec in ("libx264", "libx265") and even
     pix_fmt = ("yuv420p" if subsampled else "yuv444p") + (f"{bits}le" if bits > 8 else "")
     space = info.colorspace
-    if space not in _KR_KB:  # unspecified or RGB: choose and tag a matrix players agree on
+    if space not in KR_KB:  # unspecified or RGB: choose and tag a matrix players agree on
         space = SPACE_BT709 if info.height >= 720 else SPACE_SMPTE170M
     return OutputFormat(codec, pix_fmt, bits, subsampled, luma.full_range, space)
-
-
-def scale_luma(y: np.ndarray, in_bits: int, out_bits: int) -> np.ndarray:
-    """Move luma code values between bit depths (a shift, as FFmpeg does); same depth = same."""
-    if in_bits == out_bits:
-        return y
-    dtype = np.uint16 if out_bits > 8 else np.uint8
-    if out_bits > in_bits:
-        return y.astype(np.uint16) << (out_bits - in_bits)
-    d = in_bits - out_bits
-    out = (y.astype(np.uint32) + (1 << (d - 1))) >> d
-    return np.minimum(out, 2**out_bits - 1).astype(dtype)
-
-
-def rgb_to_chroma(rgb: torch.Tensor, fmt: OutputFormat) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gamma-encoded RGB in [0, 1], (B, 3, H, W) -> Cb, Cr code values of ``fmt`` (B, h, w).
-
-    Subsampled to 4:2:0 by 2x2 averaging when ``fmt`` asks for it.
-    """
-    kr, kb = fmt.kr_kb
-    r, g, b = rgb.unbind(1)
-    y = kr * r + (1 - kr - kb) * g + kb * b
-    cb = (b - y) / (2 * (1 - kb))  # [-0.5, 0.5]
-    cr = (r - y) / (2 * (1 - kr))
-    c = torch.stack((cb, cr), 1)
-    if fmt.subsampled:
-        c = torch.nn.functional.avg_pool2d(c, 2)
-    scale = 2**fmt.bits - 1 if fmt.full_range else 224 * 2 ** (fmt.bits - 8)
-    c = (c * scale + 2 ** (fmt.bits - 1)).round().clamp(0, 2**fmt.bits - 1)
-    return c[:, 0], c[:, 1]
-
-
-def chroma_matrix(fmt: OutputFormat) -> np.ndarray:
-    """(2, 4) float32: gamma-encoded RGB in [0, 1] (and 1) -> Cb, Cr code values of ``fmt``.
-
-    The same affine map as :func:`rgb_to_chroma`, for :func:`cv2.transform`.
-    """
-    kr, kb = fmt.kr_kb
-    kg = 1 - kr - kb
-    scale = 2**fmt.bits - 1 if fmt.full_range else 224 * 2 ** (fmt.bits - 8)
-    offset = 2 ** (fmt.bits - 1)
-    cb = np.array([-kr, -kg, 1 - kb]) / (2 * (1 - kb))
-    cr = np.array([1 - kr, -kg, -kb]) / (2 * (1 - kr))
-    return np.array([[*(cb * scale), offset], [*(cr * scale), offset]], dtype=np.float32)
-
-
-def lab_to_chroma(
-    lightness: np.ndarray, ab: np.ndarray, fmt: OutputFormat, matrix: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """L* at full size and a*b* at any size -> Cb, Cr code values of ``fmt``, with OpenCV.
-
-    What ``lab_to_rgb`` + :func:`rgb_to_chroma` compute (to a fraction of a code value), about
-    ten times faster and without holding the GIL, so it can run beside the network: a*b* is
-    upsampled bilinearly to the frame, Lab -> sRGB (clipped to [0, 1]) -> Cb, Cr, averaged over
-    2x2 blocks for 4:2:0, rounded.
-
-    Args:
-        lightness: L* in [0, 100], (H, W) float32.
-        ab: a*b*, (h, w, 2) float32.
-        fmt: the output format.
-        matrix: :func:`chroma_matrix` of ``fmt``, when the caller keeps it.
-
-    Returns:
-        Cb, Cr planes, (H, W) or (H/2, W/2) for 4:2:0, uint8 or uint16.
-    """
-    h, w = lightness.shape
-    if ab.shape[:2] != (h, w):
-        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
-    rgb = cv2.cvtColor(cv2.merge((lightness, ab[..., 0], ab[..., 1])), cv2.COLOR_Lab2RGB)
-    np.clip(rgb, 0, 1, out=rgb)
-    c = cv2.transform(rgb, chroma_matrix(fmt) if matrix is None else matrix)  # (H, W, 2)
-    if fmt.subsampled:
-        c = cv2.resize(c, (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # 2x2 means
-    np.clip(np.rint(c, out=c), 0, 2**fmt.bits - 1, out=c)
-    c = c.astype(np.uint16 if fmt.bits > 8 else np.uint8)
-    return c[..., 0], c[..., 1]
 
 
 def make_frame(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, fmt: OutputFormat) -> av.VideoFrame:
@@ -521,7 +408,13 @@ def plan_streams(info: VideoInfo, output: Path) -> tuple[StreamPlan, ...]:
 
 
 def check_codec_fits(output: Path, codec: str) -> None:
-    """The video codec must fit the container (e.g. ProRes is not allowed in MP4)."""
+    """The video codec must be one we write, and fit the container (ProRes does not fit MP4).
+
+    Raises:
+        VideoOutputError: an unknown codec, or one the container cannot hold.
+    """
+    if codec not in CODECS:
+        raise VideoOutputError(f"unknown --codec {codec!r}; choose from {', '.join(CODECS)}")
     container = av.open(os.devnull, "w", format=_format_for(output))
     supported = set(container.supported_codecs)
     container.close()

@@ -15,14 +15,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from filmcolor.errors import UserError
 from filmcolor.files import atomic_output
 from filmcolor.models import ColorizationNet, ModelConfig
 
 DEFAULT_MODEL = "default.safetensors"
 
 
-class ModelFileError(ValueError):
-    """A checkpoint that cannot be used; the message is meant for the user."""
+class ModelFileError(UserError):
+    """A checkpoint that cannot be used."""
 
 
 def default_model_path() -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from filmcolor.colorizer import Colorizer
 from filmcolor.models import ColorizationNet, preset
-from filmcolor.pipeline import Colorizer
 from filmcolor.weights import save_model
 
 

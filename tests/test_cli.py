@@ -8,8 +8,8 @@ import pytest
 from media import read_video, write_audio_only, write_clip
 from typer.testing import CliRunner
 
-from filmcolor import pipeline
 from filmcolor.cli import app
+from filmcolor.colorizer import Colorizer
 
 runner = CliRunner()
 
@@ -118,7 +118,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path, film, tiny_model, monkeyp
     def interrupted(self, l, g):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline.Colorizer, "ab", interrupted)
+    monkeypatch.setattr(Colorizer, "ab", interrupted)
     out = tmp_path / "o.mp4"
     result = invoke("colorize", film, "-o", out, *opts(tiny_model))
     assert result.exit_code == 130

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from media import shot_frames, write_clip
 
-from filmcolor.pipeline import analyse
-from filmcolor.shots import ShotListError, detect, read_csv, shots_from_cuts, small_gray, write_csv
-from filmcolor.video_io import probe
+from filmcolor.shots import (
+    ShotListError,
+    analyse,
+    detect,
+    read_csv,
+    shots_from_cuts,
+    small_gray,
+    write_csv,
+)
 
 
 @pytest.mark.parametrize("detector", ["content", "adaptive"])
@@ -24,7 +30,7 @@ def test_no_cut_in_a_single_moving_shot():
 def test_cuts_found_in_an_encoded_file_with_timestamps(tmp_path):
     src = tmp_path / "three.mp4"
     write_clip(src, n=60, cuts=(20, 41))
-    found = analyse(probe(src), None)
+    found = analyse(src)
     assert found.frames == 60
     assert found.cuts == [20, 41]
     assert [(s.start, s.end) for s in found.shots] == [(0, 20), (20, 41), (41, 60)]

@@ -7,7 +7,8 @@ import numpy as np
 from media import shot_frames
 from PIL import Image
 
-from filmcolor.stills import colorize_folder, read_image
+from filmcolor.images import read_image
+from filmcolor.stills import colorize_folder
 
 
 def test_folder_is_mirrored_with_sizes_formats_and_depth(tmp_path, colorizer):
