@@ -28,10 +28,11 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
+from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer
+from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image
 from filmcolor.metrics import ab_auc, colourfulness, psnr_rgb
 from filmcolor.models.color import lightness_to_gray, rgb_to_lab
-from filmcolor.pipeline import DEFAULT_RENDER_SIZE, Colorizer
-from filmcolor.stills import IMAGE_SUFFIXES, ImageReadError, colorize_image, read_image
+from filmcolor.stills import colorize_image
 from filmcolor.weights import ModelFileError, default_model_path, read_metadata
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")

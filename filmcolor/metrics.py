@@ -1,4 +1,4 @@
-"""Quality measures of MODEL_SPEC section 3, batched in torch.
+"""Colour quality measures of a colorized image against its truth, batched in torch.
 
 Images are sRGB in [0, 1], shape (B, 3, H, W); every function returns one value per image.
 """
