@@ -210,7 +210,7 @@ def colorize_video(
     report = DecodeReport()
     source = av.open(str(info.path))  # open until the end: copied packets point into it
     with source, VideoWriter(out, info, fmt, plans, cfg.crf, cfg.preset) as writer:
-        job = _Job(
+        job = Pass2(
             colorizer=colorizer,
             shots=shots,
             vectors=vectors,
@@ -270,8 +270,8 @@ _END = None  # the last message on every queue
 
 
 @dataclass
-class _Job:
-    """What the network stages need: the model, the shots and their vectors, the formats."""
+class Pass2:
+    """What the stages of pass 2 share: the model, the shots and their vectors, the formats."""
 
     colorizer: Colorizer
     shots: list[Shot]
@@ -310,7 +310,7 @@ def decode(
     put(_END)
 
 
-def batches(job: _Job, messages: Iterator[Frame | Packet]) -> Iterator[Batch]:
+def batches(job: Pass2, messages: Iterator[Frame | Packet]) -> Iterator[Batch]:
     """Group frames into batches of at most ``batch_size`` that never span a cut; packets go
     with the batch during which they were read (a batch may hold packets only)."""
     starts = [s.start for s in job.shots[1:]]
@@ -333,7 +333,7 @@ def batches(job: _Job, messages: Iterator[Frame | Packet]) -> Iterator[Batch]:
         yield batch
 
 
-def add_colour(job: _Job, batch: Batch) -> None:
+def add_colour(job: Pass2, batch: Batch) -> None:
     """The network: each frame's a*b* at the render size, from its shot's global vector."""
     if not batch.frames:
         return
@@ -349,7 +349,7 @@ def add_colour(job: _Job, batch: Batch) -> None:
         f.ab = np.ascontiguousarray(ab[i])
 
 
-def encode(job: _Job, batch: Batch, writer: VideoWriter, matrix: np.ndarray) -> None:
+def encode(job: Pass2, batch: Batch, writer: VideoWriter, matrix: np.ndarray) -> None:
     """Encode thread: full-size L* + a*b* -> Cb, Cr; the original Y; then the packets."""
     fmt, bits = job.fmt, job.luma.bits
     for f in batch.frames:
@@ -360,7 +360,7 @@ def encode(job: _Job, batch: Batch, writer: VideoWriter, matrix: np.ndarray) -> 
 
 
 def _run_network(
-    job: _Job, messages: Iterator[Frame | Packet], put: Callable[[Batch | None], None]
+    job: Pass2, messages: Iterator[Frame | Packet], put: Callable[[Batch | None], None]
 ) -> int:
     """This thread: batches -> a*b* -> the encoder queue. Returns the number of frames."""
     n, shot = 0, 0
@@ -421,7 +421,7 @@ class _Queue:
 
 
 def _pass2(
-    job: _Job,
+    job: Pass2,
     cfg: ColorizeConfig,
     info: VideoInfo,
     source: av.container.InputContainer,
