@@ -22,7 +22,8 @@ import torch
 from filmcolor.device import autocast, bf16_supported
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.profile import matmul_peak, train_flops_per_image
-from filmcolor.train.data import Augment, BatchSampler, ColorizationDataset, scan_folder
+from filmcolor.train.data import scan_folder
+from filmcolor.train.samples import Augment, BatchSampler, ColorizationDataset
 
 
 def step_speed(name: str, dtype: torch.dtype, batch: int, seconds: float) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from filmcolor.errors import UserError
 from filmcolor.files import atomic_output
@@ -57,6 +57,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except (UnidentifiedImageError, OSError):
         orientation = 1
     return _orient(img, int(orientation or 1))
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 sRGB, EXIF orientation applied: the colour truth that
+    training and the quality benchmark measure against. Unlike :func:`read_image` it decodes
+    with Pillow, which fails on a truncated file instead of filling it in.
+
+    Raises:
+        OSError: the file is missing, corrupt or truncated.
+    """
+    with Image.open(path) as im:
+        im.load()  # decodes everything now, so a truncated file fails here
+        im = ImageOps.exif_transpose(im)
+        if im.mode == "I;16" or im.mode == "I":
+            arr = np.asarray(im, dtype=np.float32)
+            arr = (arr / (65535.0 if arr.max() > 255 else 255.0) * 255).round().astype(np.uint8)
+            return np.repeat(arr[..., None], 3, axis=2)
+        return np.asarray(im.convert("RGB"))
 
 
 def luma_of(img: np.ndarray) -> np.ndarray:

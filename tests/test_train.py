@@ -15,7 +15,6 @@ from safetensors.torch import load_file
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.train import loop
 from filmcolor.train.data import (
-    BatchSampler,
     DataError,
     read_list,
     scan_folder,
@@ -24,6 +23,7 @@ from filmcolor.train.data import (
 )
 from filmcolor.train.loop import TrainConfig, TrainingError, main
 from filmcolor.train.losses import colorization_loss
+from filmcolor.train.samples import BatchSampler
 
 
 def _photo(path: Path, hue: int, seed: int, size=(48, 40)) -> None:

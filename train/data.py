@@ -1,32 +1,32 @@
-"""Training data: finding images and their classes, screening them, and turning them into
-(lightness, chrominance, class) samples.
-
-Every random choice of a sample (crop, scale, flip) is drawn from a generator seeded by
-(seed, epoch, index), so a batch is the same whichever process, worker or resumed run makes it.
-"""
+"""Training data: finding images and their classes, splitting and screening them, and the
+sampling weights; :func:`load_data` does all of it for a run. Samples are cut in
+:mod:`.samples`."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
+from filmcolor.errors import UserError
+from filmcolor.files import atomic_output
+from filmcolor.images import IMAGE_SUFFIXES, read_rgb
 from filmcolor.models.bins import NUM_BINS, bin_histogram
-from filmcolor.models.color import ab_to_unit, normalize_l, rgb_to_lab
+from filmcolor.models.color import rgb_to_lab
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from .config import TrainConfig
+
 MAX_BAD_FRACTION = 0.05
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A problem with the training data that stops the run; the message is for the user."""
 
 
@@ -106,31 +106,64 @@ def split_validation(images: ImageSet, fraction: float, seed: int = 0) -> tuple[
     )
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 sRGB, EXIF orientation applied.
-
-    Raises:
-        OSError: the file is missing, corrupt or truncated.
-    """
-    with Image.open(path) as im:
-        im.load()  # decodes everything now, so a truncated file fails here
-        im = ImageOps.exif_transpose(im)
-        if im.mode == "I;16" or im.mode == "I":
-            arr = np.asarray(im, dtype=np.float32)
-            arr = (arr / (65535.0 if arr.max() > 255 else 255.0) * 255).round().astype(np.uint8)
-            return np.repeat(arr[..., None], 3, axis=2)
-        return np.asarray(im.convert("RGB"))
-
-
 def _small_lab(rgb: np.ndarray, size: int = 64) -> torch.Tensor:
     small = Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR)
     return rgb_to_lab(torch.from_numpy(np.array(small)).permute(2, 0, 1).float() / 255)
 
 
-def color_spread(rgb: np.ndarray, size: int = 64) -> float:
-    """The larger of the standard deviations of a* and b* over a small copy of the image."""
-    ab = _small_lab(rgb, size)[1:]
-    return float(ab.flatten(1).std(1).max())
+@dataclass(frozen=True)
+class ColorStats:
+    """How much colour an image has, measured on a 64x64 copy.
+
+    spread: the larger of the standard deviations of a* and b*.
+    chroma: the mean of |a*b*| over the pixels.
+    a, b: the mean a* and b* (their angle is the image's mean hue).
+    """
+
+    spread: float
+    chroma: float
+    a: float
+    b: float
+
+    def is_gray(self, rule: str, min_std: float, min_chroma: float) -> bool:
+        """Whether screening drops the image.
+
+        ``"spread"`` is the paper's rule: a*b* spread under ``min_std``. ``"chroma"`` also asks
+        for a mean chroma under ``min_chroma``, so an evenly coloured lawn or beach, whose
+        spread is small but whose colour is strong, is kept.
+        """
+        if rule == "spread":
+            return self.spread < min_std
+        if rule == "chroma":
+            return self.spread < min_std and self.chroma < min_chroma
+        raise DataError(f"unknown screening rule {rule!r}; choose chroma or spread")
+
+
+def color_stats(rgb: np.ndarray, size: int = 64) -> ColorStats:
+    ab = _small_lab(rgb, size)[1:].flatten(1)  # (2, size * size)
+    return ColorStats(
+        spread=float(ab.std(1).max()),
+        chroma=float(ab.norm(dim=0).mean()),
+        a=float(ab[0].mean()),
+        b=float(ab[1].mean()),
+    )
+
+
+def hue_weights(stats: Sequence[ColorStats], balance: float, sectors: int = 8) -> torch.Tensor:
+    """Sampling weights that even out the images' mean hues.
+
+    Each image falls in one of ``sectors`` hue sectors of its mean a*b* (or a neutral bin when
+    that mean has chroma under 5); its weight is ``count(bin) ** -balance``. 0 samples
+    uniformly, 1 gives every bin the same share.
+    """
+    bins = []
+    for s in stats:
+        if math.hypot(s.a, s.b) < 5:
+            bins.append(sectors)
+        else:
+            bins.append(int((math.atan2(s.b, s.a) % (2 * math.pi)) / (2 * math.pi) * sectors))
+    counts = np.bincount(bins, minlength=sectors + 1)
+    return torch.tensor([float(counts[k]) ** -balance for k in bins], dtype=torch.float64)
 
 
 class _PerFile(torch.utils.data.Dataset):
@@ -147,7 +180,7 @@ class _PerFile(torch.utils.data.Dataset):
 
 
 def _histogram_one(path: Path) -> torch.Tensor:
-    return bin_histogram(_small_lab(load_rgb(path))[None, 1:])
+    return bin_histogram(_small_lab(read_rgb(path))[None, 1:])
 
 
 def ab_histogram(
@@ -170,15 +203,15 @@ def ab_histogram(
     counts = torch.zeros(NUM_BINS, dtype=torch.int64)
     for h in loader:
         counts += h
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(counts.tolist()))
-    os.replace(tmp, cache)
+    with atomic_output(cache) as tmp:
+        tmp.write_text(json.dumps(counts.tolist()))
     return counts
 
 
-def _screen_one(path: Path) -> tuple[str, float | None, str]:
+def _screen_one(path: Path) -> tuple[str, list[float] | None, str]:
     try:
-        return str(path), color_spread(load_rgb(path)), ""
+        stats = color_stats(read_rgb(path))
+        return str(path), [stats.spread, stats.chroma, stats.a, stats.b], ""
     except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three for broken files
         return str(path), None, f"{type(e).__name__}: {e}"
 
@@ -188,6 +221,7 @@ class Screening:
     kept: ImageSet
     bad: dict[str, str]  # path -> reason
     low_color: list[str]
+    stats: list[ColorStats]  # of the kept images, in their order
 
 
 def screen(
@@ -196,8 +230,10 @@ def screen(
     cache: Path | None = None,
     workers: int = 0,
     on_progress=None,
+    rule: str = "spread",
+    min_chroma: float = 10.0,
 ) -> Screening:
-    """Drop unreadable images and images with little colour variance (as the paper did).
+    """Drop unreadable images and gray ones (see :meth:`ColorStats.is_gray` for the rules).
 
     Results are cached by path in ``cache`` (JSON) so a resumed run does not decode twice.
 
@@ -207,6 +243,7 @@ def screen(
     known: dict[str, list] = {}
     if cache is not None and cache.is_file():
         known = json.loads(cache.read_text())
+        known = {k: v for k, v in known.items() if v[0] is None or isinstance(v[0], list)}
     todo = [it.path for it in images.items if str(it.path) not in known]
     if todo:
         loader = torch.utils.data.DataLoader(
@@ -217,19 +254,19 @@ def screen(
             if on_progress is not None:
                 on_progress(n, len(todo))
         if cache is not None:
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(json.dumps(known))
-            os.replace(tmp, cache)
-    kept, bad, low = [], {}, []
+            with atomic_output(cache) as tmp:
+                tmp.write_text(json.dumps(known))
+    kept, bad, low, stats = [], {}, [], []
     for it in images.items:
-        spread, error = known[str(it.path)]
-        if spread is None:
+        values, error = known[str(it.path)]
+        if values is None:
             bad[str(it.path)] = error
-        elif spread < min_color_std:
+        elif (s := ColorStats(*values)).is_gray(rule, min_color_std, min_chroma):
             low.append(str(it.path))
         else:
             kept.append(it)
-    return Screening(ImageSet(kept, images.classes), bad, low)
+            stats.append(s)
+    return Screening(ImageSet(kept, images.classes), bad, low, stats)
 
 
 def check_screening(*screenings: Screening) -> None:
@@ -252,116 +289,99 @@ def check_screening(*screenings: Screening) -> None:
 
 
 @dataclass(frozen=True)
-class Augment:
-    """How a training sample is cut from its image.
+class Composites:
+    """Scenes made on the fly: a sky above a ground texture, so that textures and skies, which
+    have colour but no layout, also teach where sky and ground go.
 
-    resize: the image is first rescaled to resize x resize (the paper's 256); 0 keeps its size.
-    crop: the side of the square crop the network sees (the paper's 224).
-    multiscale: instead of the fixed rescale, the short side is rescaled to a random size
-        between ``crop`` and its own length (log-uniform), so large photos give both wide views
-        and full-resolution detail.
-    flip: mirror horizontally half the time.
+    probability: the share of training samples that are composites.
+    skies, grounds: the images they are made of; a composite takes its ground's class.
     """
 
-    resize: int = 256
-    crop: int = 224
-    multiscale: bool = False
-    flip: bool = True
+    probability: float
+    skies: list[Item]
+    grounds: list[Item]
 
 
-class ColorizationDataset(torch.utils.data.Dataset):
-    """Samples ``(l, ab, label)``: L*/100 (1, crop, crop), a*b* in the head's [0, 1] space
-    (2, crop, crop), and the class index (-1 for none).
-
-    Indexed by ``(index, epoch)`` so the random crop is a function of both (see module doc);
-    ``train=False`` gives the deterministic centre crop used for validation.
-    """
-
-    def __init__(
-        self, images: ImageSet, augment: Augment, ab_range: float, seed: int = 0, train=True
-    ):
-        self.items = images.items
-        self.augment = augment
-        self.ab_range = ab_range
-        self.seed = seed
-        self.train = train
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        index, epoch = key if isinstance(key, tuple) else (key, 0)
-        item = self.items[index]
-        rng = np.random.default_rng([self.seed, epoch, index])
-        rgb = self._cut(Image.fromarray(load_rgb(item.path)), rng)
-        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
-        lab = rgb_to_lab(x)  # (3, crop, crop)
-        return normalize_l(lab[:1]), ab_to_unit(lab[1:], self.ab_range), item.label
-
-    def _cut(self, im: Image.Image, rng: np.random.Generator) -> np.ndarray:
-        a, crop = self.augment, self.augment.crop
-        w, h = im.size
-        if a.multiscale and self.train:
-            short = min(w, h)
-            target = math.exp(rng.uniform(math.log(crop), math.log(max(crop, short))))
-            scale = target / short
-            size = (max(crop, round(w * scale)), max(crop, round(h * scale)))
-        elif a.multiscale or a.resize == 0:  # validation of a multiscale run: short side = crop
-            scale = crop / min(w, h)
-            size = (max(crop, round(w * scale)), max(crop, round(h * scale)))
-        else:
-            size = (max(crop, a.resize), max(crop, a.resize))
-        if size != (w, h):
-            im = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-        w, h = im.size
-        if self.train:
-            x0, y0 = int(rng.integers(0, w - crop + 1)), int(rng.integers(0, h - crop + 1))
-        else:
-            x0, y0 = (w - crop) // 2, (h - crop) // 2
-        out = np.asarray(im)[y0 : y0 + crop, x0 : x0 + crop]
-        if self.train and a.flip and rng.random() < 0.5:
-            out = out[:, ::-1]
-        return out
+@dataclass
+class Data:
+    train: ImageSet
+    val: ImageSet
+    classes: list[str]
+    weights: torch.Tensor | None  # sampling weights of the training images
+    composites: Composites | None
 
 
-class BatchSampler(torch.utils.data.Sampler):
-    """Batches of ``(index, epoch)`` keys, resumable at any step and split across ranks.
+def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dict], None]) -> Data:
+    """Find, split and screen the images; classes come from folders (or the list file)."""
+    if cfg.data is None:
+        raise DataError("--data is required")
+    root = Path(cfg.data)
+    images = read_list(Path(cfg.train_list), root) if cfg.train_list else scan_folder(root)
+    if cfg.val_list:
+        val = read_list(Path(cfg.val_list), Path(cfg.val_data or root), images.classes)
+    elif cfg.val_data:
+        val = scan_folder(Path(cfg.val_data))
+        if images.classes and val.classes != images.classes:
+            index = {c: i for i, c in enumerate(images.classes)}
+            val = ImageSet(
+                [Item(it.path, index.get(val.classes[it.label], -1)) for it in val.items],
+                images.classes,
+            )
+    else:
+        images, val = split_validation(images, cfg.val_fraction, cfg.seed)
+    held_out = {it.path.resolve() for it in val.items}
+    images = ImageSet(
+        [it for it in images.items if it.path.resolve() not in held_out], images.classes
+    )
+    classes = images.classes if cfg.classify else []
+    if not classes and cfg.classify:
+        emit(
+            {
+                "kind": "notice",
+                "message": "all images sit in one folder: no classes, so the "
+                "classification loss is off",
+            }
+        )
 
-    Each epoch is a seeded permutation; global batch k of an epoch is its k-th slice of
-    ``batch_size``, and rank r takes the r-th contiguous part of that slice. So one process with
-    batch B and two with B/2 each see exactly the same images at every step.
-    """
+    def screened(images: ImageSet, name: str, rule: str) -> Screening:
+        s = screen(
+            images,
+            cfg.min_color_std,
+            run_dir / f"screen-{name}.json",
+            workers,
+            lambda n, total: emit({"kind": "screen", "set": name, "done": n, "total": total}),
+            rule=rule,
+            min_chroma=cfg.min_chroma,
+        )
+        for path, reason in s.bad.items():
+            emit({"kind": "notice", "message": f"skipping unreadable image {path}: {reason}"})
+        emit(
+            {
+                "kind": "notice",
+                "message": f"{name}: {len(s.kept.items)} images kept, {len(s.low_color)} dropped "
+                f"as gray ({gray_rule(rule)}), {len(s.bad)} unreadable",
+            }
+        )
+        return s
 
-    def __init__(
-        self,
-        num_items: int,
-        batch_size: int,
-        seed: int = 0,
-        start_step: int = 0,
-        total_steps: int | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-    ):
-        if batch_size % world_size:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
-        self.steps_per_epoch = num_items // batch_size
-        if self.steps_per_epoch == 0:
-            raise DataError(f"batch size {batch_size} is larger than the {num_items} images")
-        self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
-        self.start_step, self.total_steps = start_step, total_steps
-        self.rank, self.world_size = rank, world_size
+    def gray_rule(rule: str) -> str:
+        chroma = f" and mean chroma < {cfg.min_chroma:g}" if rule == "chroma" else ""
+        return f"a*b* std < {cfg.min_color_std:g}{chroma}"
 
-    def __len__(self) -> int:
-        return (self.total_steps or self.steps_per_epoch) - self.start_step
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        per_rank = self.batch_size // self.world_size
-        step, perm_epoch, perm = self.start_step, None, None
-        while self.total_steps is None or step < self.total_steps:
-            epoch, k = divmod(step, self.steps_per_epoch)
-            if epoch != perm_epoch:
-                gen = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-                perm_epoch, perm = epoch, torch.randperm(self.num_items, generator=gen)
-            lo = k * self.batch_size + self.rank * per_rank
-            yield [(int(i), epoch) for i in perm[lo : lo + per_rank]]
-            step += 1
+    # Validation keeps every image that has colour, whatever the training rule, so that runs
+    # with different rules are measured on the same images.
+    train, val = screened(images, "train", cfg.screen_rule), screened(val, "val", "chroma")
+    check_screening(train, val)
+    weights = hue_weights(train.stats, cfg.hue_balance) if cfg.hue_balance else None
+    composites = None
+    if cfg.composite:
+        if not (cfg.sky_list and cfg.ground_list):
+            raise DataError("--composite needs --sky-list and --ground-list")
+        composites = Composites(
+            cfg.composite,
+            read_list(Path(cfg.sky_list), root).items,
+            read_list(Path(cfg.ground_list), root).items,
+        )
+        if any(it.path.resolve() in held_out for it in composites.skies + composites.grounds):
+            raise DataError("a sky or ground image of the composites is in the validation set")
+    return Data(train.kept, val.kept, classes, weights, composites)

@@ -1,4 +1,5 @@
-"""The training loop, as plain functions: ``main(cfg)`` -> ``train_step`` / ``evaluate``.
+"""The training loop, as plain functions: ``main(cfg)`` = ``train(setup(cfg, ...))``, built on
+``train_step`` and ``evaluate``.
 
 Single process: ``filmcolor train --data DIR``. Several GPUs or nodes: the same command under
 ``torchrun``; the environment it sets switches on DistributedDataParallel.
@@ -6,13 +7,14 @@ Single process: ``filmcolor train --data DIR``. Several GPUs or nodes: the same 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -20,7 +22,8 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from filmcolor.device import autocast, resolve_device, resolve_precision
-from filmcolor.metrics import ab_auc, colourfulness, psnr_rgb
+from filmcolor.errors import UserError
+from filmcolor.metrics import ab_auc, colourfulness, hue_cells, psnr_rgb
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.models.bins import rebalancing_weights
 from filmcolor.models.color import ab_to_unit, lab_to_rgb, unit_to_ab
@@ -28,28 +31,10 @@ from filmcolor.weights import load_model, read_metadata
 
 from . import checkpoint as ckpt
 from . import distributed
-from .data import (
-    Augment,
-    BatchSampler,
-    ColorizationDataset,
-    DataError,
-    ImageSet,
-    Item,
-    Screening,
-    ab_histogram,
-    check_screening,
-    read_list,
-    scan_folder,
-    screen,
-    split_validation,
-)
-from .losses import (
-    PAPER_ALPHA,
-    Losses,
-    bins_loss,
-    classification_loss,
-    colorization_loss,
-)
+from .config import TrainConfig
+from .data import Data, ab_histogram, load_data
+from .losses import Losses, bins_loss, classification_loss, colorization_loss
+from .samples import Augment, BatchSampler, ColorizationDataset
 
 MAX_NON_FINITE_IN_A_ROW = 5
 GRID_IMAGES = 8
@@ -57,120 +42,20 @@ GRID_IMAGES = 8
 Progress = Callable[[dict], None]
 
 
-@dataclass
-class TrainConfig:
-    """Every option of a run; saved as train_config.json in the run folder."""
-
-    data: str | None = None  # image folder; classes = sub-folders
-    out: str = "runs/train"  # run folder
-    train_list: str | None = None  # Places-style list, paths relative to data
-    val_data: str | None = None
-    val_list: str | None = None
-    val_fraction: float = 0.02
-    preset: str = "paper"
-    width: float | None = None  # override the preset's channel multiplier
-    color_head: str | None = None  # override the preset's colour head: "regression" or "bins"
-    init: str | None = None  # start from these weights (safetensors)
-    batch_size: int = 128
-    steps: int | None = None
-    epochs: float | None = None
-    optimizer: str = "adadelta"  # the paper's; or "adam", "sgd"
-    lr: float | None = None  # default: 1.0 adadelta, 1e-3 adam, 0.05 sgd
-    stage: str = "color"  # "color", or "classify": pre-train low-level, global and classifier
-    alpha: float = PAPER_ALPHA  # weight of the classification loss
-    classify: bool = True  # use folder classes when the data has them
-    min_color_std: float = 6.0  # drop images whose a*, b* spread (std) is below this
-    resize: int = 256
-    crop: int = 224
-    multiscale: bool = False
-    flip: bool = True
-    workers: int = 4
-    device: str = "auto"
-    precision: str = "auto"
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    keep: int = 3
-    seed: int = 0
-
-    @classmethod
-    def from_json(cls, path: Path) -> TrainConfig:
-        d = json.loads(Path(path).read_text())
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
-
-
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     """A run that cannot go on; the message is for the user."""
-
-
-@dataclass
-class Data:
-    train: ImageSet
-    val: ImageSet
-    classes: list[str]
-
-
-def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Progress) -> Data:
-    """Find, split and screen the images; classes come from folders (or the list file)."""
-    if cfg.data is None:
-        raise DataError("--data is required")
-    root = Path(cfg.data)
-    images = read_list(Path(cfg.train_list), root) if cfg.train_list else scan_folder(root)
-    if cfg.val_list:
-        val = read_list(Path(cfg.val_list), Path(cfg.val_data or root), images.classes)
-    elif cfg.val_data:
-        val = scan_folder(Path(cfg.val_data))
-        if images.classes and val.classes != images.classes:
-            index = {c: i for i, c in enumerate(images.classes)}
-            val = ImageSet(
-                [Item(it.path, index.get(val.classes[it.label], -1)) for it in val.items],
-                images.classes,
-            )
-    else:
-        images, val = split_validation(images, cfg.val_fraction, cfg.seed)
-    held_out = {it.path.resolve() for it in val.items}
-    images = ImageSet(
-        [it for it in images.items if it.path.resolve() not in held_out], images.classes
-    )
-    classes = images.classes if cfg.classify else []
-    if not classes and cfg.classify:
-        emit(
-            {
-                "kind": "notice",
-                "message": "all images sit in one folder: no classes, so the "
-                "classification loss is off",
-            }
-        )
-
-    def screened(images: ImageSet, name: str) -> Screening:
-        s = screen(
-            images,
-            cfg.min_color_std,
-            run_dir / f"screen-{name}.json",
-            workers,
-            lambda n, total: emit({"kind": "screen", "set": name, "done": n, "total": total}),
-        )
-        for path, reason in s.bad.items():
-            emit({"kind": "notice", "message": f"skipping unreadable image {path}: {reason}"})
-        emit(
-            {
-                "kind": "notice",
-                "message": f"{name}: {len(s.kept.items)} images kept, {len(s.low_color)} dropped "
-                f"for little colour (a*b* std < {cfg.min_color_std:g}), {len(s.bad)} unreadable",
-            }
-        )
-        return s
-
-    train, val = screened(images, "train"), screened(val, "val")
-    check_screening(train, val)
-    return Data(train.kept, val.kept, classes)
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
     if cfg.init:
         model, _ = load_model(cfg.init)
-        if model.cfg.num_classes != num_classes:
-            raise TrainingError(
-                f"--init model has {model.cfg.num_classes} classes, data has {num_classes}"
+        if model.cfg.num_classes != num_classes:  # a new classifier for the data's classes
+            init = model.state_dict()
+            model = ColorizationNet(dataclasses.replace(model.cfg, num_classes=num_classes))
+            ours = model.state_dict()
+            model.load_state_dict(
+                {k: v for k, v in init.items() if k in ours and v.shape == ours[k].shape},
+                strict=False,
             )
         return model.train()
     overrides = {"num_classes": num_classes}
@@ -269,7 +154,8 @@ def evaluate(
     classify_only: bool = False,
 ) -> dict[str, float]:
     """ab MSE (in the [0, 1] space of the regression head, so both heads compare), PSNR and
-    colourfulness on RGB with the gray baseline, AuC, and class accuracy."""
+    colourfulness on RGB with the gray baseline, AuC, hue agreement (pooled over the colourful
+    cells of the whole set) and class accuracy."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -290,7 +176,10 @@ def evaluate(
             truth = lab_to_rgb(torch.cat((lightness, true_ab), 1))
             gray = lab_to_rgb(torch.cat((lightness, torch.zeros_like(true_ab)), 1))
             unit_err = ab_to_unit(pred_ab, model.cfg.ab_range) - ab
+            agreeing, eligible = hue_cells(pred_ab.float(), true_ab)
             batch |= {
+                "hue_agreeing": float(agreeing.sum()),
+                "hue_eligible": float(eligible.sum()),
                 "ab_mse": float(unit_err.square().mean((1, 2, 3)).sum()),
                 "psnr": float(psnr_rgb(pred, truth).sum()),
                 "psnr_gray": float(psnr_rgb(gray, truth).sum()),
@@ -307,7 +196,11 @@ def evaluate(
     model.train(was_training)
     if grid_path is not None and grid:
         save_grid(grid[:GRID_IMAGES], grid_path)
-    return {k: v / max(n, 1) for k, v in sums.items()} | {"images": n}
+    out = {k: v / max(n, 1) for k, v in sums.items()} | {"images": n}
+    if "hue_eligible" in sums:  # pooled over all colourful cells of the set
+        agreeing, eligible = out.pop("hue_agreeing"), out.pop("hue_eligible")
+        out["hue_agreement"] = agreeing / eligible if eligible else float("nan")
+    return out
 
 
 def save_grid(rows: list[tuple[torch.Tensor, ...]], path: Path) -> None:
@@ -315,6 +208,30 @@ def save_grid(rows: list[tuple[torch.Tensor, ...]], path: Path) -> None:
     strips = [torch.cat(row, dim=2) for row in rows]  # each (3, H, 3W)
     img = torch.cat(strips, dim=1).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
     Image.fromarray(img.cpu().numpy()).save(path)
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between its steps."""
+
+    cfg: TrainConfig
+    dir: Path
+    dist: distributed.Dist
+    device: torch.device
+    dtype: torch.dtype
+    data: Data
+    model: ColorizationNet  # the network itself, for evaluation and checkpoints
+    train_model: torch.nn.Module  # what the steps call: the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    objective: Objective
+    loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader
+    start: int  # the step the run (re)starts at
+    total: int  # the step it ends at
+    provenance: dict
+    emit: Progress
+    prior_wall: float  # wall seconds spent by earlier sessions of a resumed run
 
 
 def main(cfg: TrainConfig, on_progress: Progress | None = None, resume: bool = False) -> Path:
@@ -329,19 +246,26 @@ def main(cfg: TrainConfig, on_progress: Progress | None = None, resume: bool = F
     dist = distributed.setup(device.type)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
-    dtype = resolve_precision(cfg.precision, device)
 
     def emit(event: dict) -> None:
         if dist.main and on_progress is not None:
             on_progress(event)
 
     try:
-        return _run(cfg, resume, device, dtype, dist, emit)
+        return train(setup(cfg, resume, dist, device, emit))
     finally:
         distributed.teardown(dist)
 
 
-def _run(cfg, resume, device, dtype, dist, emit) -> Path:
+def setup(
+    cfg: TrainConfig,
+    resume: bool,
+    dist: distributed.Dist,
+    device: torch.device,
+    emit: Progress,
+) -> Run:
+    """Check the run folder, load the data, and build the model, optimizer and loaders; on
+    ``resume``, restore them from the folder's last checkpoint."""
     if cfg.stage not in ("color", "classify"):
         raise TrainingError(f"unknown stage {cfg.stage!r}; choose color or classify")
     run_dir = Path(cfg.out)
@@ -362,14 +286,15 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
     data = _rank0_first(dist, lambda: load_data(cfg, run_dir, workers, emit))
     if cfg.stage == "classify" and not data.classes:
         raise TrainingError("--stage classify needs classes: put the images in class folders")
+    if cfg.batch_size // dist.world_size < 2:
+        raise TrainingError("BatchNorm needs at least 2 images per process: raise --batch-size")
+
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, len(data.classes)).to(device)
     if dist.enabled:  # before the optimizer takes the parameters
         model = distributed.sync_batchnorm(model, device.type)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    if cfg.batch_size // dist.world_size < 2:
-        raise TrainingError("BatchNorm needs at least 2 images per process: raise --batch-size")
     sampler_args = dict(num_items=len(data.train.items), batch_size=cfg.batch_size, seed=cfg.seed)
     steps_per_epoch = BatchSampler(**sampler_args).steps_per_epoch
     total = cfg.steps or max(1, round((cfg.epochs or 1) * steps_per_epoch))
@@ -384,9 +309,14 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
+        if start >= total:
+            raise TrainingError(
+                f"{run_dir} has already run its {total} steps; to train further, resume with "
+                f"a larger --steps (e.g. --steps {total + total // 2})"
+            )
         emit({"kind": "notice", "message": f"resuming {run_dir} at step {start} of {total}"})
-
     model.train()
+
     classify = cfg.stage == "classify"
     train_model: torch.nn.Module = model
     if dist.enabled:
@@ -398,28 +328,26 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
     bin_weights = None
     if model.cfg.color_head == "bins" and not classify:
         cache = run_dir / "ab-histogram.json"
-        counts = _rank0_first(dist, lambda: ab_histogram(data.train, cache, seed=cfg.seed,
-                                                         workers=workers))  # fmt: skip
+        counts = _rank0_first(
+            dist, lambda: ab_histogram(data.train, cache, seed=cfg.seed, workers=workers)
+        )
         bin_weights = rebalancing_weights(counts).to(device)
-    objective = make_objective(cfg.stage, model, cfg.alpha, bin_weights)
 
     augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
     ab_range = model.cfg.ab_range
-    train_set = ColorizationDataset(data.train, augment, ab_range, cfg.seed)
     sampler = BatchSampler(
         **sampler_args,
         start_step=start,
         total_steps=total,
         rank=dist.rank,
         world_size=dist.world_size,
+        weights=data.weights,
     )
-    pin = device.type == "cuda"
     loader = torch.utils.data.DataLoader(
-        train_set,
+        ColorizationDataset(data.train, augment, ab_range, cfg.seed, composites=data.composites),
         batch_sampler=sampler,
         num_workers=workers,
-        pin_memory=pin,
-        persistent_workers=False,
+        pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )
     val_loader = torch.utils.data.DataLoader(
@@ -436,76 +364,104 @@ def _run(cfg, resume, device, dtype, dist, emit) -> Path:
         "torch": torch.__version__,
         "commit": ckpt.git_commit(),
     }
-    metrics_log = run_dir / "metrics.jsonl"
+    return Run(
+        cfg=cfg,
+        dir=run_dir,
+        dist=dist,
+        device=device,
+        dtype=resolve_precision(cfg.precision, device),
+        data=data,
+        model=model,
+        train_model=train_model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        objective=make_objective(cfg.stage, model, cfg.alpha, bin_weights),
+        loader=loader,
+        val_loader=val_loader,
+        start=start,
+        total=total,
+        provenance=provenance,
+        emit=emit,
+        prior_wall=_prior_wall(run_dir),
+    )
 
-    def checkpoint(step: int) -> None:
-        if dist.main:
-            ckpt.save_checkpoint(
-                run_dir,
-                step,
-                model,
-                optimizer,
-                scheduler,
-                data.classes,
-                provenance | {"total_steps": total, "wall_s": wall()},
-                cfg.keep,
-            )
 
-    def evaluation(step: int) -> None:
-        if not dist.main:
-            return
-        grid = None if classify else run_dir / f"grid-{step:07d}.png"
-        m = evaluate(model, val_loader, device, dtype, grid, classify_only=classify)
-        record = {"step": step, "time": time.time()} | m
-        with metrics_log.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        emit({"kind": "eval"} | record)
+def train(run: Run) -> Path:
+    """The loop: steps, progress every 10 steps, checkpoints and evaluations on schedule.
 
+    Returns:
+        The path of the final weights (RUN_DIR/model.safetensors).
+    """
+    cfg, emit = run.cfg, run.emit
     t0 = time.time()
-    prior = _prior_wall(run_dir)
-
-    def wall() -> float:
-        return prior + time.time() - t0
-
-    if start == 0:
-        evaluation(0)
+    if run.start == 0:
+        _evaluate_and_log(run, 0)
     bad_in_a_row, skipped = 0, 0
-    step = start
+    step = run.start
     t_last, n_last = time.time(), 0
-    for batch in loader:
-        losses, applied = train_step(train_model, batch, optimizer, objective, device, dtype)
+    for batch in run.loader:
+        losses, applied = train_step(
+            run.train_model, batch, run.optimizer, run.objective, run.device, run.dtype
+        )
         if not applied:
             bad_in_a_row, skipped = bad_in_a_row + 1, skipped + 1
             emit({"kind": "notice", "message": f"step {step + 1}: non-finite loss, step skipped"})
             if bad_in_a_row >= MAX_NON_FINITE_IN_A_ROW:
                 raise TrainingError(
                     f"{bad_in_a_row} non-finite losses in a row at step {step + 1}; stopped. "
-                    f"The last good checkpoint is in {run_dir}"
+                    f"The last good checkpoint is in {run.dir}"
                 )
         else:
             bad_in_a_row = 0
-            scheduler.step()
+            run.scheduler.step()
         step += 1
         n_last += cfg.batch_size
-        if step % 10 == 0 or step == total:
+        if step % 10 == 0 or step == run.total:
             now = time.time()
-            logged = {k: float(distributed.reduce_mean(v, dist)) for k, v in losses.items()}
+            logged = {k: float(distributed.reduce_mean(v, run.dist)) for k, v in losses.items()}
             emit(
                 {
                     "kind": "step",
                     "step": step,
-                    "total": total,
+                    "total": run.total,
                     "ips": n_last / (now - t_last),
                     "skipped": skipped,
                 }
                 | logged
             )
             t_last, n_last = now, 0
-        if (step % cfg.checkpoint_every == 0 or step == total) and not bad_in_a_row:
-            checkpoint(step)  # never in the middle of a run of non-finite losses
-        if step % cfg.eval_every == 0 or step == total:
-            evaluation(step)
-    return run_dir / "model.safetensors"
+        if (step % cfg.checkpoint_every == 0 or step == run.total) and not bad_in_a_row:
+            _checkpoint(run, step, run.prior_wall + time.time() - t0)  # never mid-failure
+        if step % cfg.eval_every == 0 or step == run.total:
+            _evaluate_and_log(run, step)
+    return run.dir / "model.safetensors"
+
+
+def _checkpoint(run: Run, step: int, wall_s: float) -> None:
+    if run.dist.main:
+        ckpt.save_checkpoint(
+            run.dir,
+            step,
+            run.model,
+            run.optimizer,
+            run.scheduler,
+            run.data.classes,
+            run.provenance | {"total_steps": run.total, "wall_s": wall_s},
+            run.cfg.keep,
+        )
+
+
+def _evaluate_and_log(run: Run, step: int) -> None:
+    """Evaluate on rank 0, append the figures to metrics.jsonl and report them."""
+    if not run.dist.main:
+        return
+    classify = run.cfg.stage == "classify"
+    grid = None if classify else run.dir / f"grid-{step:07d}.png"
+    m = evaluate(run.model, run.val_loader, run.device, run.dtype, grid, classify_only=classify)
+    record = {"step": step, "time": time.time()} | m
+    with (run.dir / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    run.emit({"kind": "eval"} | record)
 
 
 def _rank0_first(dist: distributed.Dist, work: Callable):
@@ -526,4 +482,4 @@ def _prior_wall(run_dir: Path) -> float:
     return float(read_metadata(path)["provenance"].get("wall_s", 0.0))
 
 
-__all__ = ["TrainConfig", "TrainingError", "evaluate", "main", "train_step"]
+__all__ = ["Run", "TrainConfig", "TrainingError", "evaluate", "main", "setup", "train"]
