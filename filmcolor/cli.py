@@ -327,7 +327,22 @@ def train(
     lr: float | None = typer.Option(None, help="[default: 1.0 adadelta, 1e-3 adam, 0.05 sgd]"),
     alpha: float = typer.Option(1 / 300, help="Weight of the classification loss."),
     classify: bool = typer.Option(True, help="Use folder classes when the data has them."),
-    min_color_std: float = typer.Option(6.0, help="Drop images whose a*b* std is below this."),
+    screen: str = typer.Option(
+        "chroma",
+        help="Gray images to drop: chroma (a*b* std under --min-color-std and mean chroma "
+        "under --min-chroma: keeps evenly coloured grass or sand) or spread (the paper's: "
+        "a*b* std alone).",
+    ),
+    min_color_std: float = typer.Option(6.0, help="a*b* std (Lab units) of a gray image."),
+    min_chroma: float = typer.Option(10.0, help="Mean a*b* chroma of a gray image (chroma rule)."),
+    hue_balance: float = typer.Option(
+        0.0, help="0 samples images uniformly; 1 gives every mean hue the same share."
+    ),
+    composite: float = typer.Option(
+        0.0, help="Share of samples made of a sky above a ground texture (needs the two lists)."
+    ),
+    sky_list: Path | None = typer.Option(None, help="List of sky images for --composite."),
+    ground_list: Path | None = typer.Option(None, help="List of ground textures for --composite."),
     resize: int = typer.Option(256, help="Rescale images to this square first (0: keep)."),
     crop: int = typer.Option(224, help="Random square crop the network trains on."),
     multiscale: bool = typer.Option(False, help="Random rescale between --crop and full size."),
@@ -379,7 +394,13 @@ def train(
             lr=lr,
             alpha=alpha,
             classify=classify,
+            screen_rule=screen,
             min_color_std=min_color_std,
+            min_chroma=min_chroma,
+            hue_balance=hue_balance,
+            composite=composite,
+            sky_list=_str(sky_list),
+            ground_list=_str(ground_list),
             resize=resize,
             crop=crop,
             multiscale=multiscale,

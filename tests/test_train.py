@@ -15,7 +15,9 @@ from safetensors.torch import load_file
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.train import loop
 from filmcolor.train.data import (
+    ColorStats,
     DataError,
+    hue_weights,
     read_list,
     scan_folder,
     screen,
@@ -23,7 +25,7 @@ from filmcolor.train.data import (
 )
 from filmcolor.train.loop import TrainConfig, TrainingError, main
 from filmcolor.train.losses import colorization_loss
-from filmcolor.train.samples import BatchSampler
+from filmcolor.train.samples import BatchSampler, compose_sky_ground
 
 
 def _photo(path: Path, hue: int, seed: int, size=(48, 40)) -> None:
@@ -97,6 +99,44 @@ def test_screening_drops_gray_and_names_broken_files(photos):
     assert [Path(p).name for p in result.low_color] == ["gray.png"]
     assert [Path(p).name for p in result.bad] == ["broken.jpg"]
     assert len(result.kept.items) == 24
+
+
+def test_chroma_screening_keeps_an_even_lawn_but_drops_gray(photos):
+    """An evenly green lawn has almost no a*b* spread: the paper's rule drops it, the chroma
+    rule keeps it because its colour is strong; a gray image goes under both rules."""
+    Image.fromarray(np.full((40, 48, 3), 128, np.uint8)).save(photos / "beach" / "gray.png")
+    lawn = np.full((40, 48, 3), (70, 140, 40), np.uint8)
+    Image.fromarray(lawn).save(photos / "beach" / "lawn.png")
+    spread = screen(scan_folder(photos), 6.0, rule="spread")
+    chroma = screen(scan_folder(photos), 6.0, rule="chroma")
+    assert sorted(Path(p).name for p in spread.low_color) == ["gray.png", "lawn.png"]
+    assert [Path(p).name for p in chroma.low_color] == ["gray.png"]
+    lawn = chroma.stats[[it.path.name for it in chroma.kept.items].index("lawn.png")]
+    assert lawn.a < -20 and lawn.b > 20  # green: negative a*, positive b*
+
+
+def test_hue_balance_evens_out_the_mean_hues():
+    """Nine warm images and one blue: balance 1 gives the blue one half of the draws."""
+    warm, blue = ColorStats(10, 30, 20, 30), ColorStats(10, 30, 0, -30)
+    weights = hue_weights([warm] * 9 + [blue], balance=1.0)
+    assert float(weights[9] / weights.sum()) == pytest.approx(0.5)
+    uniform = hue_weights([warm] * 9 + [blue], balance=0.0)
+    assert torch.equal(uniform, torch.ones(10, dtype=torch.float64))
+    draws = BatchSampler(10, 10, seed=1, total_steps=40, weights=weights)
+    share = sum(i == 9 for batch in draws for i, _ in batch) / 400
+    assert 0.4 < share < 0.6
+
+
+def test_composite_puts_the_sky_above_the_ground():
+    sky = np.zeros((64, 80, 3), np.uint8)
+    sky[..., 2] = 255  # blue
+    ground = np.zeros((70, 90, 3), np.uint8)
+    ground[..., 1] = 255  # green
+    a = compose_sky_ground(sky, ground, 48, np.random.default_rng(5))
+    b = compose_sky_ground(sky, ground, 48, np.random.default_rng(5))
+    assert a.shape == (48, 48, 3) and np.array_equal(a, b)  # seeded
+    assert (a[:8, :, 2] == 255).all() and (a[:8, :, 1] == 0).all()  # top rows: sky
+    assert (a[-8:, :, 1] == 255).all() and (a[-8:, :, 2] == 0).all()  # bottom rows: ground
 
 
 def test_truncated_image_counts_as_bad(photos):
