@@ -43,7 +43,7 @@ from filmcolor.color import (
 from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer, style_vector, thumb224
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.shots import Shot, analyse, read_csv, shots_from_cuts
+from filmcolor.shots import Shot, analyse, check_starts, read_csv, shots_from_cuts
 from filmcolor.video_io import (
     DecodeReport,
     VideoInfo,
@@ -176,7 +176,9 @@ def colorize_video(
         warn(
             f"{cfg.codec} holds at most {fmt.bits} bits; luma is rounded from {info.bit_depth} bits"
         )
-    given_cuts = read_csv(cfg.shots) if cfg.shots else None
+    given_cuts = None
+    if cfg.shots:
+        given_cuts = read_csv(cfg.shots, fps=info.fps, start=info.start_time, on_warning=warn)
     if colorizer is None:
         colorizer = Colorizer.load(
             cfg.model, cfg.device, cfg.precision, cfg.temperature, cfg.render_size
@@ -199,8 +201,12 @@ def colorize_video(
         )
         shots, total = analysis.shots, analysis.frames
         vectors = analysis.vectors
+        if given_cuts:
+            check_starts(given_cuts, total, cfg.shots)
     else:
         total = info.estimated_frames or 0
+        if total:
+            check_starts(given_cuts, total, cfg.shots)
         shots = shots_from_cuts(given_cuts, max(total, max(given_cuts, default=0) + 1))
         vectors = {}
     if style is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +31,9 @@ from filmcolor.video_io import VideoInfo, decode_video, luma_format, luma_plane,
 DETECT_WIDTH = 128  # frames are shrunk to this width (keeping the aspect) before detection
 DETECTORS = ("content", "adaptive")
 CSV_FIELDS = ("shot", "start_frame", "frames", "start_time", "end_time")
+# Where a shot list says when a shot starts: ours, then PySceneDetect's (its frames count from 1).
+_FRAME_COLUMNS = ("start_frame", "start frame")
+_TIME_COLUMNS = ("start_time", "start time (seconds)", "start timecode")
 SAMPLES_PER_SECOND = 2  # pass 1 computes a global vector this often
 
 
@@ -245,36 +248,121 @@ def write_csv(path: str | os.PathLike, shots: list[Shot]) -> Path:
     return path
 
 
-def read_csv(path: str | os.PathLike) -> list[int]:
-    """The shot starts of a shot list; only the ``start_frame`` column is used.
+def read_csv(
+    path: str | os.PathLike,
+    *,
+    fps: Fraction | float | None = None,
+    start: float = 0.0,
+    total: int | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> list[int]:
+    """The shot starts of a shot list: ours (``filmcolor shots --csv``) as written or edited,
+    or PySceneDetect's own (``scenedetect ... list-scenes``); comma- or semicolon-separated.
+
+    Each row's first frame is its frame column (``start_frame``, from 0; PySceneDetect's
+    ``Start Frame`` counts from 1) or, when that is empty or absent, its time column
+    (``start_time`` or ``Start Time (seconds)``) times ``fps``. When a row has both and they
+    disagree by more than a frame, the frame column wins and ``on_warning`` says so.
+
+    Args:
+        path: the CSV file.
+        fps: the film's frame rate, to turn times into frames.
+        start: the time of the film's first frame (seconds), subtracted from times.
+        total: the film's frame count; a start at or past it is an error.
+        on_warning: receives messages for the user (default: ignored).
 
     Returns:
-        Cut positions (every start frame except 0), sorted.
+        Cut positions (every start frame except 0), in increasing order.
 
     Raises:
-        ShotListError: missing file, no ``start_frame`` column, or a value that is not a
-            non-negative whole number.
+        ShotListError: missing file, no frame or time column, a value that is not a
+            non-negative number, starts that do not increase, or a start past the end.
     """
     path = Path(path)
     if not path.is_file():
         raise ShotListError(f"shot list not found: {path}")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "start_frame" not in reader.fieldnames:
-            raise ShotListError(
-                f"{path} has no start_frame column (write one with `filmcolor shots`)"
-            )
-        starts = []
-        for line, row in enumerate(reader, 2):
-            value = (row.get("start_frame") or "").strip()
-            if not value:
-                continue
-            if not value.isdigit():
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = f.read().splitlines()
+    known = (*_FRAME_COLUMNS, *_TIME_COLUMNS)
+    # The header is the first line that names a known column (PySceneDetect may write its
+    # cut list above it).
+    first = next((i for i, t in enumerate(lines[:2], 1) if any(k in t.lower() for k in known)), 1)
+    header = lines[first - 1] if len(lines) >= first else ""
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    rows = csv.reader(lines[first - 1 :], delimiter=delimiter)
+    names = [n.strip().lower() for n in next(rows, [])]
+    frame_col = next((c for c in _FRAME_COLUMNS if c in names), None)
+    time_col = next((c for c in _TIME_COLUMNS if c in names), None)
+    if frame_col is None and time_col is None:
+        raise ShotListError(
+            f"{path} has no start_frame or start_time column (write one with `filmcolor shots`)"
+        )
+    one_based = frame_col == "start frame"
+    starts: list[int] = []
+    for line, row in enumerate(rows, first + 1):
+        cells = dict(zip(names, (v.strip() for v in row), strict=False))
+        frame_text = cells.get(frame_col, "") if frame_col else ""
+        time_text = cells.get(time_col, "") if time_col else ""
+        frame = time_frame = None
+        if frame_text:
+            if not frame_text.isdigit() or (one_based and int(frame_text) == 0):
                 raise ShotListError(
-                    f"{path}, line {line}: start_frame {value!r} is not a frame number"
+                    f"{path}, line {line}: {frame_col} {frame_text!r} is not a frame number"
                 )
-            starts.append(int(value))
-    return sorted({s for s in starts if s > 0})
+            frame = int(frame_text) - one_based
+        if time_text and (frame is None or fps is not None):
+            time_frame = _frame_at(time_text, fps, start, f"{path}, line {line}: {time_col}")
+        if frame is None and time_frame is None:
+            continue
+        disagree = frame is not None and time_frame is not None and abs(frame - time_frame) > 1
+        if disagree and on_warning:
+            on_warning(
+                f"{path.name}, line {line}: {frame_col} {frame_text} and {time_col} "
+                f"{time_text} (frame {time_frame}) disagree; using {frame_col} "
+                "(empty it to use the time)"
+            )
+        frame = time_frame if frame is None else frame
+        if starts and frame <= starts[-1]:
+            raise ShotListError(
+                f"{path}, line {line}: the shot starts at frame {frame}, not after the one "
+                f"above it (frame {starts[-1]}); list the shots in order, once each"
+            )
+        starts.append(frame)
+    cuts = [s for s in starts if s > 0]
+    if total is not None:
+        check_starts(cuts, total, path)
+    return cuts
+
+
+def check_starts(cuts: list[int], total: int, path: str | os.PathLike) -> None:
+    """Every cut of the shot list ``path`` falls inside a film of ``total`` frames.
+
+    Raises:
+        ShotListError: a shot starts at or past the end.
+    """
+    late = [c for c in cuts if c >= total]
+    if late:
+        raise ShotListError(
+            f"{path}: a shot starts at frame {late[0]}, past the end of the film "
+            f"({total} frames, numbered 0 to {total - 1})"
+        )
+
+
+def _frame_at(text: str, fps: Fraction | float | None, start: float, where: str) -> int:
+    """A time in seconds (or HH:MM:SS.mmm) -> the frame shown then."""
+    try:
+        if ":" in text:
+            h, m, s = text.split(":")
+            seconds = int(h) * 3600 + int(m) * 60 + float(s)
+        else:
+            seconds = float(text)
+    except ValueError:
+        raise ShotListError(f"{where} {text!r} is not a time in seconds") from None
+    if seconds < 0 or seconds != seconds:
+        raise ShotListError(f"{where} {text!r} is not a time in seconds")
+    if fps is None:
+        raise ShotListError(f"{where}: times need the film's frame rate; give start_frame")
+    return max(0, round((seconds - start) * float(fps)))
 
 
 def _fmt_time(t: float | None) -> str:

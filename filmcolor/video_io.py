@@ -85,6 +85,7 @@ class VideoInfo:
     interlaced: bool
     video_index: int
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    start_time: float = 0.0  # seconds: the first frame's timestamp
 
     @property
     def estimated_frames(self) -> int | None:
@@ -165,6 +166,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             interlaced=interlaced,
             video_index=vs.index,
             streams=streams,
+            start_time=float(first.pts * first.time_base) if first.pts and first.time_base else 0.0,
         )
 
 

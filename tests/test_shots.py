@@ -51,8 +51,51 @@ def test_csv_round_trip_and_a_corrected_list(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "shot,start_frame,frames,start_time,end_time"
     assert lines[2].startswith("2,20,21,0.800")
-    path.write_text("start_frame\n0\n33\n12\n")  # a person's edit: unsorted, fewer columns
+    path.write_text("start_frame\n0\n12\n33\n")  # a person's edit: fewer columns
     assert read_csv(path) == [12, 33]
+
+
+def test_edited_start_time_is_read_and_the_frame_column_wins_with_a_warning(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("shot,start_frame,start_time\n1,0,0.000\n2,,1.200\n3,40,2.000\n")
+    assert read_csv(path, fps=25) == [30, 40]  # an emptied frame: the time is used
+    path.write_text("shot,start_frame,start_time\n1,0,0.000\n2,20,1.200\n")
+    said = []
+    assert read_csv(path, fps=25, on_warning=said.append) == [20]
+    assert "line 3" in said[0] and "using start_frame" in said[0]
+    path.write_text("start_time\n10.0\n11.2\n")  # the first frame is shown at 10 s
+    assert read_csv(path, fps=25, start=10.0) == [30]
+
+
+def test_pyscenedetect_csv_and_semicolons_are_read(tmp_path):
+    from scenedetect.common import FrameTimecode
+    from scenedetect.output import write_scene_list
+
+    tc = [FrameTimecode(f, 25.0) for f in (0, 20, 41, 60)]
+    scenes = list(zip(tc, tc[1:], strict=False))
+    for cut_row in (True, False):
+        path = tmp_path / f"scenedetect{cut_row}.csv"
+        write_scene_list(str(path), scenes, include_cut_list=cut_row)
+        assert read_csv(path, fps=25) == [20, 41]  # its frames count from 1
+    path = tmp_path / "excel.csv"
+    path.write_text("shot;start_frame;frames\n1;0;20\n2;20;21\n3;41;19\n")
+    assert read_csv(path) == [20, 41]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("start_frame\n0\n33\n12\n", "line 4"),  # out of order
+        ("start_frame\n0\n12\n12\n", "line 4"),  # twice
+        ("start_frame\n0\n12\n500\n", "past the end"),
+        ("start_time\n0\nsoon\n", "line 3"),
+    ],
+)
+def test_shot_lists_out_of_order_or_past_the_end_are_refused(tmp_path, text, words):
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    with pytest.raises(ShotListError, match=words):
+        read_csv(path, fps=25, total=60)
 
 
 @pytest.mark.parametrize("text", ["shot,start\n1,0\n", "start_frame\n0\nten\n"])
