@@ -34,6 +34,7 @@ from filmcolor.color import (
 )
 from filmcolor.errors import UserError
 from filmcolor.files import publish, temporary_beside
+from filmcolor.metadata import copy_video_metadata
 
 log = logging.getLogger(__name__)
 
@@ -515,6 +516,8 @@ class VideoWriter:
                     out = self.container.add_stream(plan.target_codec, rate=src.rate)
                     out.layout = src.layout
                     self.transcodes[plan.index] = out
+            kept = {info.video_index: self.video, **self.copies, **self.transcodes}
+            copy_video_metadata(source, self.container, kept)
 
     def __enter__(self) -> VideoWriter:
         return self

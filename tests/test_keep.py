@@ -1,0 +1,78 @@
+"""What goes in comes out, around the pixels: tags, dispositions, interlacing, timing, the
+container."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+from media import shot_frames
+
+from filmcolor.pipeline import ColorizeConfig, colorize_video
+
+
+def run(src, out, colorizer, **kw):
+    return colorize_video(ColorizeConfig(src, out, **kw), colorizer=colorizer)
+
+
+def write_labelled_mkv(path):
+    """An MKV with a title and comment, a labelled video stream, two labelled audio streams
+    (one default, one forced) and a German subtitle stream."""
+    Disposition = av.stream.Disposition
+    with av.open(str(path), "w") as out:
+        out.metadata.update(title="The Lost World", comment="scanned from a 35 mm print")
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.metadata.update(language="eng", title="restored picture")
+        vs.disposition = Disposition.default
+        audio = []
+        for lang, title, disp in [
+            ("eng", "Organ score", Disposition.default),
+            ("fre", "Commentaire", Disposition.comment | Disposition.forced),
+        ]:
+            a = out.add_stream("flac", rate=48000, layout="mono")
+            a.metadata.update(language=lang, title=title)
+            a.disposition = disp
+            audio.append(a)
+        s = out.add_mux_stream("subrip")
+        s.metadata.update(language="ger", title="Zwischentitel")
+        s.disposition = Disposition.forced
+        for i, f in enumerate(shot_frames(10)):
+            frame = av.VideoFrame.from_ndarray(f, format="gray").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        for a in audio:
+            for k in range(8):
+                af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "flt", "mono")
+                af.sample_rate, af.pts = 48000, k * 1024
+                out.mux(a.encode(af))
+            out.mux(a.encode(None))
+        p = av.Packet(b"THE END")
+        p.stream, p.time_base, p.pts, p.dts, p.duration = s, vs.time_base, 0, 0, 100
+        out.mux(p)
+
+
+def labels(path):
+    with av.open(str(path)) as c:
+        tags = {k.lower(): v for k, v in c.metadata.items() if k.lower() != "encoder"}
+        streams = [
+            (
+                s.type,
+                s.metadata.get("language"),
+                s.metadata.get("title"),
+                int(s.disposition),
+            )
+            for s in c.streams
+        ]
+    return tags, streams
+
+
+def test_container_and_stream_labels_and_dispositions_are_kept(tmp_path, colorizer):
+    src = tmp_path / "labelled.mkv"
+    write_labelled_mkv(src)
+    out = tmp_path / "labelled_color.mkv"
+    run(src, out, colorizer)
+    tags, streams = labels(out)
+    assert tags == {"title": "The Lost World", "comment": "scanned from a 35 mm print"}
+    assert streams == labels(src)[1]
+    assert streams[2][1:] == ("fre", "Commentaire", 8 | 64)  # comment + forced
