@@ -437,6 +437,14 @@ def _format_for(output: Path) -> str | None:
     )
 
 
+def _mux_options(output: Path) -> dict[str, str]:
+    """Muxer options: a container without per-frame timestamps (AVI) must not shift the video
+    to make primed audio start at zero (a 21 ms shift is a whole frame at its 1/fps time base)."""
+    with av.open(os.devnull, "w", format=_format_for(output)) as probe_container:
+        flags = probe_container.format.flags
+    return {} if flags & av.format.Flags.variable_fps.value else {"avoid_negative_ts": "disabled"}
+
+
 def _container_for(codec: str) -> str:
     for suffix in (".mkv", ".mov", ".mp4"):
         container = av.open(os.devnull, "w", format=_format_for(Path("x" + suffix)))
@@ -445,6 +453,36 @@ def _container_for(codec: str) -> str:
         if ok:
             return suffix
     return ".mkv"
+
+
+@dataclass
+class FrameTiming:
+    """How output frames are timed: with their source timestamps, or, in a container that has
+    no per-frame timestamps (AVI), at a constant rate that matches the input's (frame n at
+    n / fps), counting the frames whose source time that moves by more than half a frame."""
+
+    time_base: Fraction
+    constant_rate: Fraction | None = None  # frames per second, when the container needs it
+    source_time_base: Fraction = Fraction(1)
+    start: float = 0.0  # seconds: the first frame's source time
+    moved: int = 0  # frames shown at another time than in the input
+
+    @classmethod
+    def for_container(cls, container: av.container.OutputContainer, info: VideoInfo):
+        if container.format.flags & av.format.Flags.variable_fps.value:
+            return cls(info.time_base)
+        return cls(1 / info.fps, info.fps, info.time_base, info.start_time)
+
+    def pts(self, source_pts: int, n: int) -> int:
+        """The output ``pts`` of frame ``n``, shown at ``source_pts`` in the input."""
+        if self.constant_rate is None:
+            return source_pts
+        late = (
+            float(source_pts * self.source_time_base) - self.start - float(n / self.constant_rate)
+        )
+        if abs(late * self.constant_rate) > 0.5:
+            self.moved += 1
+        return n
 
 
 class VideoWriter:
@@ -473,7 +511,9 @@ class VideoWriter:
         self.packets: dict[int, int] = {}  # output stream index -> packets muxed
         self._closed = False
         try:
-            self.container = av.open(str(self.tmp), "w", format=_format_for(output))
+            self.container = av.open(
+                str(self.tmp), "w", format=_format_for(output), options=_mux_options(output)
+            )
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
@@ -481,8 +521,9 @@ class VideoWriter:
         self.video = self.container.add_stream(codec_name, rate=info.fps)
         cc = self.video.codec_context
         cc.width, cc.height, cc.pix_fmt = info.width, info.height, fmt.pix_fmt
-        cc.time_base = info.time_base
-        self.video.time_base = info.time_base
+        self.timing = FrameTiming.for_container(self.container, info)
+        cc.time_base = self.timing.time_base
+        self.video.time_base = self.timing.time_base
         if info.sar and info.sar != 1:
             cc.sample_aspect_ratio = info.sar
         cc.color_range = RANGE_JPEG if fmt.full_range else RANGE_MPEG
@@ -502,6 +543,8 @@ class VideoWriter:
             options["profile"] = "4"  # 4444: the 4:4:4 format chosen above
         elif fmt.codec == "ffv1":
             options.update(level="3", slicecrc="1")
+        if self.timing.constant_rate is not None:
+            cc.max_b_frames = 0  # frames stored in display order: AVI keeps no pts to reorder
         cc.options = options
         if info.rotation:
             self.video.set_display_rotation(info.rotation)
@@ -531,7 +574,7 @@ class VideoWriter:
 
     def write_frame(self, frame: av.VideoFrame, pts: int) -> None:
         """Encode one frame with the source timestamp ``pts`` (in the input's time base)."""
-        frame.pts = pts
+        frame.pts = self.timing.pts(pts, self.frames)
         frame.time_base = self.video.codec_context.time_base
         self._mux(self.video.encode(frame))
         self.frames += 1

@@ -3,9 +3,12 @@ container."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import av
 import numpy as np
-from media import shot_frames
+import pytest
+from media import shot_frames, write_clip
 
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 
@@ -76,3 +79,33 @@ def test_container_and_stream_labels_and_dispositions_are_kept(tmp_path, coloriz
     assert tags == {"title": "The Lost World", "comment": "scanned from a 35 mm print"}
     assert streams == labels(src)[1]
     assert streams[2][1:] == ("fre", "Commentaire", 8 | 64)  # comment + forced
+
+
+def frame_times(path):
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        return vs.time_base, [float(f.pts * f.time_base) for f in c.decode(vs)]
+
+
+@pytest.mark.parametrize("codec", ["libx264", "ffv1"])
+def test_avi_gets_the_input_frame_rate_in_order(tmp_path, colorizer, codec):
+    src = tmp_path / "film.mp4"
+    write_clip(src, n=12, audio="aac")
+    out = tmp_path / "film.avi"
+    result = run(src, out, colorizer, codec=codec)
+    time_base, times = frame_times(out)
+    assert time_base == Fraction(1, 25)  # not 1/600
+    assert len(times) == 12 and not result.warnings
+    # every frame 1/25 s after the last, in order (AVI stores no pts: FFmpeg's H.264 parser
+    # guesses them one frame late, the same for every frame)
+    first = 1 if codec == "libx264" else 0
+    assert times == pytest.approx([(first + i) / 25 for i in range(12)])
+
+
+def test_variable_rate_film_in_avi_is_said_to_lose_its_timing(tmp_path, colorizer):
+    src = tmp_path / "vfr.mkv"
+    write_clip(
+        src, n=10, pts=[0, 40, 80, 200, 240, 280, 320, 400, 440, 480], time_base=Fraction(1, 1000)
+    )
+    result = run(src, tmp_path / "vfr.avi", colorizer, codec="ffv1")
+    assert any("constant" in w and ".mkv" in w for w in result.warnings)
