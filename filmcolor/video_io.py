@@ -418,6 +418,7 @@ def check_codec_fits(output: Path, codec: str) -> None:
     """
     if codec not in CODECS:
         raise VideoOutputError(f"unknown --codec {codec!r}; choose from {', '.join(CODECS)}")
+    check_container(output)
     container = av.open(os.devnull, "w", format=_format_for(output))
     supported = set(container.supported_codecs)
     container.close()
@@ -432,9 +433,41 @@ def check_codec_fits(output: Path, codec: str) -> None:
 
 def _format_for(output: Path) -> str | None:
     suffix = output.suffix.lower()
-    return {".mkv": "matroska", ".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}.get(suffix) or (
-        suffix[1:] if suffix else None
-    )
+    return _FORMATS.get(suffix) or (suffix[1:] if suffix else None)
+
+
+# Output suffixes whose FFmpeg muxer is not named after them.
+_FORMATS = {
+    ".mkv": "matroska",
+    ".mov": "mov",
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".ts": "mpegts",
+    ".m2ts": "mpegts",
+    ".mts": "mpegts",
+    ".mpg": "mpeg",
+    ".mpeg": "mpeg",
+    ".wmv": "asf",
+    ".ogv": "ogg",
+}
+
+
+def check_container(output: Path) -> None:
+    """``output``'s suffix names a container FFmpeg can write.
+
+    Raises:
+        VideoOutputError: no suffix, or one that is not a video container.
+    """
+    usual = ".mp4, .mkv, .mov or .avi"
+    if not output.suffix:
+        raise VideoOutputError(f"-o {output}: add a container suffix ({usual})")
+    try:
+        av.open(os.devnull, "w", format=_format_for(output)).close()
+    except (ValueError, av.error.FFmpegError):
+        raise VideoOutputError(
+            f"-o {output.name}: {output.suffix} is not a video container FFmpeg writes; "
+            f"use {usual}"
+        ) from None
 
 
 def _mux_options(output: Path) -> dict[str, str]:
