@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from filmcolor.errors import UserError
 from filmcolor.files import atomic_output
+from filmcolor.metadata import StillMetadata, write_still
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 _EXIF_ORIENTATION = 0x0112
@@ -90,10 +91,13 @@ def read_luma(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return luma_of(img), 16 if img.dtype == np.uint16 else 8
 
 
-def write_image(path: Path, img: np.ndarray) -> None:
-    """Write atomically (temporary file beside it, then rename), in the suffix's format."""
+def write_image(path: Path, img: np.ndarray, meta: StillMetadata | None = None) -> None:
+    """Write atomically (temporary file beside it, then rename), in the suffix's format, with
+    the EXIF, ICC profile and dpi of ``meta`` (see :func:`filmcolor.metadata.write_still`)."""
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
     with atomic_output(path, suffix=path.suffix) as tmp:  # cv2 picks the format by suffix
+        if meta and img.ndim == 3 and write_still(tmp, img, meta):
+            return
         if not cv2.imwrite(str(tmp), img, params):
             raise OSError(f"cannot write {path}")
 

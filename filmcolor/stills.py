@@ -15,6 +15,7 @@ import torch
 
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.images import ImageReadError, find_images, luma_of, read_image, write_image
+from filmcolor.metadata import read_still_metadata
 from filmcolor.models.color import gray_to_lightness, lab_to_rgb
 
 
@@ -88,7 +89,7 @@ def colorize_folder(
             result.skipped.append((path, str(e)))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, colorize_image(colorizer, img, style))
+        write_image(target, colorize_image(colorizer, img, style), read_still_metadata(path))
         result.written.append(target)
     if on_progress:
         on_progress(len(images), len(images), src)

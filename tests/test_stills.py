@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from media import shot_frames
 from PIL import Image
 
@@ -59,3 +60,61 @@ def test_exif_orientation_is_applied(tmp_path, colorizer):
     out = cv2.imread(str(dst / "r.jpg"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
     assert out.shape == (64, 48)
     assert out[:8, -8:].mean() > 200  # the mark is now top-right, as a viewer shows it
+
+
+def scan_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Epson", "Perfection V850"  # scanner make, model
+    exif[0x0132] = "2024:05:01 10:00:00"  # date
+    exif[0x010E] = "Reel 3, frame 12"  # description
+    return exif
+
+
+def srgb_icc() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "bits"),
+    [("scan.jpg", 8), ("scan.png", 8), ("scan.webp", 8), ("deep.png", 16), ("deep.tif", 16)],
+)
+def test_scan_metadata_exif_icc_and_dpi_are_kept(tmp_path, colorizer, name, bits):
+    import tifffile
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    gray = shot_frames(1)[0]
+    icc = srgb_icc()
+    if name.endswith(".tif"):  # a scanner's 16-bit TIFF: tags in the first IFD, 2400 dpi
+        tifffile.imwrite(
+            src / name,
+            gray.astype(np.uint16) * 257,
+            resolution=(2400, 2400),
+            resolutionunit="INCH",
+            iccprofile=icc,
+            description="Reel 3, frame 12",
+            metadata=None,
+            extratags=[(271, "s", 0, "Epson", True), (272, "s", 0, "Perfection V850", True)]
+            + [(306, "s", 0, "2024:05:01 10:00:00", True)],
+        )
+    elif bits == 16:  # Pillow writes 16-bit gray PNG with its chunks
+        Image.fromarray(gray.astype(np.uint16) * 257).save(
+            src / name, exif=scan_exif(), icc_profile=icc, dpi=(2400, 2400)
+        )
+    else:
+        Image.fromarray(gray).convert("RGB").save(
+            src / name, exif=scan_exif(), icc_profile=icc, dpi=(2400, 2400), quality=95
+        )
+    colorize_folder(src, dst, colorizer)
+    out = dst / name
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == (np.uint16 if bits > 8 else np.uint8)
+    with Image.open(out) as im:
+        exif = im.getexif()
+        assert (exif.get(0x010F), exif.get(0x0110)) == ("Epson", "Perfection V850")
+        assert (exif.get(0x0132), exif.get(0x010E)) == ("2024:05:01 10:00:00", "Reel 3, frame 12")
+        assert im.info.get("icc_profile") == icc
+        if not name.endswith(".webp"):  # WebP has no resolution field
+            assert im.info["dpi"] == pytest.approx((2400, 2400), abs=0.5)  # not 1 dpi
+    assert np.ptp(cv2.imread(str(out)).astype(int)[..., 2] - cv2.imread(str(out))[..., 0]) > 0
