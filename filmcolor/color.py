@@ -144,3 +144,40 @@ def lab_to_chroma(
     np.clip(np.rint(c, out=c), 0, 2**fmt.bits - 1, out=c)
     c = c.astype(np.uint16 if fmt.bits > 8 else np.uint8)
     return c[..., 0], c[..., 1]
+
+
+# Is it already in colour?
+
+COLOUR_CHROMA = 5.0  # a*b* chroma (Lab units) a viewer sees as colour, not as a gray's noise
+COLOUR_SHARE = 0.02  # share of such pixels below which an image is black-and-white
+ONE_HUE = 0.9  # chroma-weighted hue agreement above which the colour is a single tone
+
+
+def colour_facts(rgb: np.ndarray) -> tuple[float, float]:
+    """How much colour an image holds, and how much of it is one hue.
+
+    Args:
+        rgb: (..., 3) uint8 or uint16 gamma-encoded RGB pixels (any number of them).
+
+    Returns:
+        ``(share, agreement)``: the share of pixels with a visible chroma (>=
+        :data:`COLOUR_CHROMA`), and the length of their chroma-weighted mean hue vector (1 =
+        all one hue: a sepia, selenium or cyanotype print; near 0 = many hues).
+    """
+    top = 65535.0 if rgb.dtype == np.uint16 else 255.0
+    px = (rgb.reshape(1, -1, 3).astype(np.float32) / top).clip(0, 1)
+    lab = cv2.cvtColor(px, cv2.COLOR_RGB2Lab)[0]
+    a, b = lab[:, 1], lab[:, 2]
+    chroma = np.hypot(a, b)
+    strong = chroma >= COLOUR_CHROMA
+    if not strong.any():
+        return 0.0, 1.0
+    agreement = float(np.hypot(a[strong].sum(), b[strong].sum()) / chroma[strong].sum())
+    return float(strong.mean()), agreement
+
+
+def is_colour(rgb: np.ndarray) -> bool:
+    """Whether pixels show real colour: enough of them chromatic, in more than one hue. A toned
+    black-and-white print (one hue) is not colour."""
+    share, agreement = colour_facts(rgb)
+    return share >= COLOUR_SHARE and agreement < ONE_HUE

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from filmcolor.checks import check_pixels
 from filmcolor.errors import UserError
 from filmcolor.files import atomic_output
 from filmcolor.metadata import StillMetadata, write_still
@@ -23,6 +24,10 @@ _EXIF_ORIENTATION = 0x0112
 
 class ImageReadError(UserError):
     """An image that cannot be read."""
+
+
+class DamagedImageError(ImageReadError):
+    """An image whose decoder reports damage: truncated or corrupt data."""
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -40,15 +45,28 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(a)) if op else a
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike, allow_damaged: bool = False, max_pixels: int | None = None
+) -> np.ndarray:
     """Pixels of an image, upright: (H, W) gray or (H, W, 3|4) BGR(A), uint8 or uint16.
+
+    Args:
+        path: the file.
+        allow_damaged: read a damaged JPEG anyway (what is missing comes out flat gray).
+        max_pixels: the largest image to decode (None = what this machine's memory takes).
 
     Raises:
         ImageReadError: missing or unreadable file.
+        DamagedImageError: a truncated or corrupt JPEG, unless ``allow_damaged``.
+        TooLargeError: the header claims more than ``max_pixels``.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"image not found: {path}")
+    if (size := header_size(path)) is not None:
+        check_pixels(*size, max_pixels, str(path))
+    if not allow_damaged:
+        check_intact(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.dtype not in (np.uint8, np.uint16) or img.size == 0:
         raise ImageReadError(f"{path} is not an image that can be read")
@@ -58,6 +76,36 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except (UnidentifiedImageError, OSError):
         orientation = 1
     return _orient(img, int(orientation or 1))
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) as the file's header claims, read by Pillow without decoding pixels
+    (None when Pillow cannot read the header)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the size is checked against --max-pixels instead
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_intact(path: Path) -> None:
+    """Decode a JPEG to the end with Pillow, which fails where libjpeg only warns on stderr
+    (and OpenCV fills what is missing with gray).
+
+    Raises:
+        DamagedImageError: truncated or corrupt data.
+    """
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DamagedImageError(f"{path} is damaged ({e})") from None
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

@@ -13,8 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from filmcolor.checks import AlreadyColourError, TooLargeError, check_black_and_white
 from filmcolor.colorizer import Colorizer, thumb224
-from filmcolor.images import ImageReadError, find_images, luma_of, read_image, write_image
+from filmcolor.images import (
+    DamagedImageError,
+    ImageReadError,
+    find_images,
+    luma_of,
+    read_image,
+    write_image,
+)
 from filmcolor.metadata import read_still_metadata
 from filmcolor.models.color import gray_to_lightness, lab_to_rgb
 
@@ -50,6 +58,7 @@ class FolderResult:
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (input, reason)
+    damaged: list[tuple[Path, str]] = field(default_factory=list)  # written anyway (allowed)
 
 
 def colorize_folder(
@@ -59,6 +68,9 @@ def colorize_folder(
     *,
     style: torch.Tensor | None = None,
     overwrite: bool = False,
+    allow_damaged: bool = False,
+    force: bool = False,
+    max_pixels: int | None = None,
     on_progress: Callable[[int, int, Path], None] | None = None,
 ) -> FolderResult:
     """Colorize every image under ``src`` to the same relative path under ``dst``.
@@ -72,6 +84,10 @@ def colorize_folder(
         colorizer: the loaded model.
         style: one global vector for every image; None = each image's own.
         overwrite: replace existing outputs.
+        allow_damaged: colorize a truncated or corrupt JPEG anyway (it is named in
+            ``damaged``); by default it is skipped.
+        force: colorize images that are already in colour (by default they are skipped).
+        max_pixels: skip images larger than this (None = what this machine's memory takes).
         on_progress: called with (done, total, current file).
     """
     images = find_images(src, exclude=dst if dst.exists() else None)
@@ -84,10 +100,22 @@ def colorize_folder(
             result.skipped.append((path, f"{target} exists (pass --overwrite)"))
             continue
         try:
-            img = read_image(path)
-        except ImageReadError as e:
+            img = read_image(path, max_pixels=max_pixels)
+        except DamagedImageError as e:
+            if not allow_damaged:
+                result.skipped.append((path, f"{e}; --allow-damaged colorizes it anyway"))
+                continue
+            result.damaged.append((path, str(e)))
+            img = read_image(path, allow_damaged=True, max_pixels=max_pixels)
+        except (ImageReadError, TooLargeError) as e:
             result.skipped.append((path, str(e)))
             continue
+        if not force and img.ndim == 3:
+            try:
+                check_black_and_white(img[..., 2::-1][::4, ::4], str(path))  # BGR -> RGB
+            except AlreadyColourError as e:
+                result.skipped.append((path, str(e)))
+                continue
         target.parent.mkdir(parents=True, exist_ok=True)
         write_image(target, colorize_image(colorizer, img, style), read_still_metadata(path))
         result.written.append(target)
