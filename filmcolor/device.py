@@ -9,6 +9,7 @@ import torch
 from filmcolor.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class DeviceError(UserError):
@@ -19,6 +20,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.split(":")[0] not in DEVICES:
+        raise DeviceError(
+            f"unknown --device {name!r}; choose from {', '.join(DEVICES)} (or cuda:N for one GPU)"
+        )
     try:
         device = torch.device(name)
     except RuntimeError as e:  # torch's message lists the device types it knows

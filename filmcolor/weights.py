@@ -95,7 +95,7 @@ def load_model(
     Returns:
         ``(model, metadata)`` with metadata as in :func:`read_metadata`.
     """
-    path = default_model_path() if path is None else Path(path)
+    path = _check_file(default_model_path() if path is None else Path(path))
     meta = read_metadata(path)
     model = ColorizationNet(ModelConfig.from_dict(meta["config"]))
     try:
@@ -109,6 +109,13 @@ def load_model(
 
 
 def _check_file(path: Path) -> Path:
+    if path.is_dir():  # a run folder from `filmcolor train`: its final weights
+        if not (path / "model.safetensors").is_file():
+            raise ModelFileError(
+                f"{path} is a folder without model.safetensors (a finished `filmcolor train` "
+                "run folder has one); give --model a .safetensors file"
+            )
+        path = path / "model.safetensors"
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     with open(path, "rb") as f:

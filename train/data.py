@@ -311,6 +311,9 @@ class Data:
     composites: Composites | None
 
 
+MIN_VALIDATION = 20  # fewer validation images than this make noisy metrics: a warning
+
+
 def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dict], None]) -> Data:
     """Find, split and screen the images; classes come from folders (or the list file)."""
     if cfg.data is None:
@@ -372,6 +375,15 @@ def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dic
     # with different rules are measured on the same images.
     train, val = screened(images, "train", cfg.screen_rule), screened(val, "val", "chroma")
     check_screening(train, val)
+    if len(val.kept.items) < MIN_VALIDATION:
+        emit(
+            {
+                "kind": "notice",
+                "message": f"warning: only {len(val.kept.items)} validation images; below "
+                f"{MIN_VALIDATION} the metrics are mostly noise (raise --val-fraction or give "
+                "--val-data)",
+            }
+        )
     weights = hue_weights(train.stats, cfg.hue_balance) if cfg.hue_balance else None
     composites = None
     if cfg.composite:
