@@ -364,16 +364,13 @@ def train(
     from filmcolor.train.loop import TrainConfig, main
 
     if resume is not None:
-        config_file = resume / "train_config.json"
-        if not config_file.is_file():
-            raise UserError(f"{resume} is not a run folder (no train_config.json)")
-        cfg = TrainConfig.from_json(config_file)
-        cfg.out = str(resume)
+        cfg = TrainConfig.from_run(resume)
         if steps is not None:
             cfg.steps = steps
     else:
         if data is None:
             raise UserError("--data is required (or --resume RUN_DIR)")
+        _check_train_choices(model_preset, stage, optimizer, color_head)
         run = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         cfg = TrainConfig(
             data=str(data),

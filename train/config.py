@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from filmcolor.errors import UserError
+
 from .losses import PAPER_ALPHA
 
 
@@ -54,3 +56,21 @@ class TrainConfig:
     def from_json(cls, path: Path) -> TrainConfig:
         d = json.loads(Path(path).read_text())
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    @classmethod
+    def from_run(cls, run_dir: Path) -> TrainConfig:
+        """The options of the run in ``run_dir``, to resume it.
+
+        Raises:
+            TrainingError: ``run_dir`` is not a run folder.
+        """
+        path = Path(run_dir) / "train_config.json"
+        if not path.is_file():
+            raise TrainingError(f"{run_dir} is not a run folder (no train_config.json)")
+        cfg = cls.from_json(path)
+        cfg.out = str(run_dir)
+        return cfg
+
+
+class TrainingError(UserError):
+    """A run that cannot go on; the message is for the user."""

@@ -22,7 +22,6 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from filmcolor.device import autocast, resolve_device, resolve_precision
-from filmcolor.errors import UserError
 from filmcolor.metrics import ab_auc, colourfulness, hue_cells, psnr_rgb
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.models.bins import rebalancing_weights
@@ -31,7 +30,7 @@ from filmcolor.weights import load_model, read_metadata
 
 from . import checkpoint as ckpt
 from . import distributed
-from .config import TrainConfig
+from .config import TrainConfig, TrainingError
 from .data import Data, ab_histogram, load_data
 from .losses import Losses, bins_loss, classification_loss, colorization_loss
 from .samples import Augment, BatchSampler, ColorizationDataset
@@ -40,10 +39,6 @@ MAX_NON_FINITE_IN_A_ROW = 5
 GRID_IMAGES = 8
 
 Progress = Callable[[dict], None]
-
-
-class TrainingError(UserError):
-    """A run that cannot go on; the message is for the user."""
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
@@ -268,11 +263,8 @@ def setup(
     ``resume``, restore them from the folder's last checkpoint."""
     if cfg.stage not in ("color", "classify"):
         raise TrainingError(f"unknown stage {cfg.stage!r}; choose color or classify")
-    run_dir = Path(cfg.out)
-    if resume:
-        if not (run_dir / "train_config.json").is_file():
-            raise TrainingError(f"{run_dir} is not a run folder (no train_config.json)")
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    run_dir = Path(cfg.out)  # on resume, TrainConfig.from_run has read it
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise TrainingError(
             f"run folder {run_dir} already exists; use --resume {run_dir} to "
             "continue it or choose another --out"
@@ -281,7 +273,7 @@ def setup(
     workers = cfg.workers if sys.platform != "win32" else 0
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        if not (run_dir / "train_config.json").is_file():
             (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     data = _rank0_first(dist, lambda: load_data(cfg, run_dir, workers, emit))
     if cfg.stage == "classify" and not data.classes:
