@@ -417,6 +417,17 @@ def table(name: str, section: dict) -> str:
     return "\n".join(lines)
 
 
+def flip_averaged(colorizer: Colorizer) -> None:
+    """Make ``colorizer`` average its a*b* with that of the mirrored frame (test-time
+    augmentation; twice the network's cost), to measure whether it pays."""
+    plain = colorizer.ab
+
+    def ab(l: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return (plain(l, g) + plain(l.flip(-1), g).flip(-1)) / 2
+
+    colorizer.ab = ab
+
+
 def run(args: argparse.Namespace) -> dict:
     """Measure every sample of every list; write the JSON and the contact sheets to ``args.out``."""
     t0 = time.perf_counter()
@@ -441,6 +452,8 @@ def run(args: argparse.Namespace) -> dict:
     except (ModelFileError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     colorizer.render_size = args.render_size
+    if args.flip_tta:
+        flip_averaged(colorizer)
     out = Path(args.out)
     sections, sheets = {}, {}
     for name, path in zip(names or [None], lists or [None], strict=True):
@@ -458,6 +471,7 @@ def run(args: argparse.Namespace) -> dict:
         "data": str(root),
         "model": model,
         "render_size": colorizer.render_size,
+        "flip_tta": args.flip_tta,
         "device": str(colorizer.device),
         "precision": str(colorizer.dtype).removeprefix("torch."),
         "measures": MEASURES | {"ssim_args": SSIM_ARGS},
@@ -521,6 +535,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (0 = torch's default)"
+    )
+    parser.add_argument(
+        "--flip-tta", action="store_true", help="average with the mirrored frame's a*b*"
     )
     return parser.parse_args(argv)
 
