@@ -1,0 +1,445 @@
+"""Long films in segments of whole shots: the plan, the manifest, claims, resume, and ranks.
+
+Pass 2 writes a film as segments (:func:`plan_segments`): runs of whole shots of a few
+thousand frames, so every segment starts on a cut, with a keyframe, and with fresh per-shot
+state (batches, temporal propagation). The parts live in a work folder beside the output,
+``<output>.parts/`` (:class:`Parts`):
+
+    manifest.json        the input (size, mtime, hash of its first and last MiB), every option
+                         and the model hash that decide the pixels, the shots, the segments
+    vectors.safetensors  the global vector of every shot (so a resumed run skips pass 1)
+    00003.claim          segment 3 is being written (created atomically: O_CREAT | O_EXCL)
+    00003.mp4            segment 3 is done (written beside, verified, then renamed)
+
+A segment is done when its part exists: parts are published by rename only once their frame
+count is verified, so a crash, a kill or Ctrl-C leaves finished parts and at worst a stale
+claim. Running the same command again keeps the parts whose manifest still matches
+(:meth:`Parts.resume`) and redoes the rest; the join (:func:`filmcolor.video_io.join_parts`)
+remuxes them with the input's other streams into the output and removes the folder.
+
+Under ``torchrun`` (:class:`World`), rank 0 runs pass 1 and writes the manifest, every rank
+claims segments not yet done, and rank 0 joins. A claim is an atomically created file, so
+ranks on several machines that share the work folder's file system need no other lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+import filmcolor
+from filmcolor.errors import UserError
+from filmcolor.files import atomic_output
+from filmcolor.shots import Shot
+
+DEFAULT_SEGMENT_FRAMES = 3000
+MANIFEST = "manifest.json"
+VECTORS = "vectors.safetensors"
+FORMAT = 1  # of the manifest; another value is not reused
+MIB = 1 << 20
+
+# Options that do not change a single output pixel: a resumed run may change them freely.
+_NOT_PIXELS = {
+    "input",  # identified by its size, mtime and content hash instead
+    "output",  # names the work folder
+    "overwrite",
+    "device",  # recorded as the device type and precision the model actually runs at
+    "threads",
+    "max_damaged",
+    "fresh",
+    "segment_frames",  # a resumed run keeps the manifest's segments
+    "force",  # lets a colour film in; its pixels come out the same
+    "max_pixels",  # a limit on the input, not a setting
+}
+# Options that name a file: recorded by the file's content hash.
+_FILES = {"model", "style", "shots"}
+
+# Bits per pixel of the output, roughly, for the free-space check (ProRes 4444 and FFV1 on
+# grainy film; x264/x265 at --crf 18).
+_BITS_PER_PIXEL = {"libx264": 0.3, "libx265": 0.2, "ffv1": 12.0, "prores": 5.0}
+
+
+class NotEnoughSpace(UserError):
+    """The disk cannot hold the parts and the output."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames ``start`` (inclusive) to ``end`` (exclusive): whole shots from ``shot`` on."""
+
+    index: int
+    start: int
+    end: int
+    pts: int  # the first frame's timestamp in the input's time base, where decoding seeks to
+    shot: int  # index of the first shot
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+def plan_segments(shots: list[Shot], time_base: Fraction, size: int) -> list[Segment]:
+    """Consecutive runs of whole shots of about ``size`` frames each.
+
+    A segment closes before the shot that would take it past ``size`` frames; a shot longer
+    than ``size`` is a segment of its own (segments never split a shot).
+    """
+    segments: list[Segment] = []
+    first = 0
+    for k in range(1, len(shots) + 1):
+        if k == len(shots) or shots[k].end - shots[first].start > size:
+            a, b = shots[first], shots[k - 1]
+            segments.append(Segment(len(segments), a.start, b.end, _pts(a, time_base), first))
+            first = k
+    return segments
+
+
+def _pts(shot: Shot, time_base: Fraction) -> int:
+    """A shot's first timestamp, back from the seconds pass 1 recorded (exact: float(pts * tb)
+    is the nearest double to the true time)."""
+    return 0 if shot.start_time is None else round(shot.start_time / time_base)
+
+
+# What decides the pixels.
+
+
+def file_hash(path: str | os.PathLike, whole: bool = True) -> str:
+    """SHA-256 of a file, or (``whole=False``) of its size and its first and last MiB."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if whole:
+            for block in iter(lambda: f.read(MIB), b""):
+                h.update(block)
+            return h.hexdigest()
+        size = os.fstat(f.fileno()).st_size
+        h.update(str(size).encode())
+        h.update(f.read(MIB))
+        if size > MIB:
+            f.seek(max(MIB, size - MIB))
+            h.update(f.read(MIB))
+    return h.hexdigest()
+
+
+def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> dict:
+    """What a part's pixels depend on: the input, the model, every option that changes them.
+
+    Args:
+        cfg: the :class:`filmcolor.pipeline.ColorizeConfig` (every field except the few in
+            ``_NOT_PIXELS`` is recorded, so a new option is covered without a change here).
+        colorizer_device: the device type the network runs on ("cpu", "cuda").
+        dtype: the precision it runs at.
+        model: the checkpoint file (hashed whole).
+    """
+    src = Path(cfg.input)
+    stat = src.stat()
+    options: dict = {}
+    for f in fields(cfg):
+        if f.name in _NOT_PIXELS or f.name == "model":
+            continue
+        value = getattr(cfg, f.name)
+        if f.name in _FILES and value is not None and Path(value).is_file():
+            value = file_hash(value)
+        if isinstance(value, Path):
+            value = str(value)
+        options[f.name] = value
+    options["model"] = file_hash(model)
+    return {
+        "input": {
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "head_tail_sha256": file_hash(src, whole=False),
+        },
+        "options": options,
+        "device": colorizer_device,
+        "precision": str(dtype).removeprefix("torch."),
+        "filmcolor": filmcolor.__version__,
+    }
+
+
+def why_different(old: dict, new: dict) -> str | None:
+    """A short reason why parts made under ``old`` cannot be reused under ``new``, or None."""
+    if old.get("format") != FORMAT:
+        return "the parts were written by another version of filmcolor"
+    if old["input"] != new["input"]:
+        return "the input file changed"
+    if old["options"].get("model") != new["options"]["model"]:
+        return "the model changed"
+    for key in sorted(set(old["options"]) | set(new["options"])):
+        a, b = old["options"].get(key), new["options"].get(key)
+        if a != b:
+            flag = "--" + key.replace("_", "-")
+            if key in _FILES:
+                return f"the {flag} file changed"
+            return f"{flag} changed ({a} -> {b})"
+    for key in ("device", "precision", "filmcolor"):
+        if old.get(key) != new.get(key):
+            return f"the {key} changed ({old.get(key)} -> {new.get(key)})"
+    return None
+
+
+# The work folder.
+
+
+@dataclass
+class Plan:
+    """What pass 2 needs from pass 1, as the manifest keeps it."""
+
+    frames: int
+    shots: list[Shot]
+    vectors: dict[int, torch.Tensor]  # shot index -> (1, D)
+    segments: list[Segment]
+
+
+def parts_folder(output: Path) -> Path:
+    """``<output>.parts`` beside the output."""
+    return output.with_name(output.name + ".parts")
+
+
+class Parts:
+    """The work folder of one output: its manifest, the shots' vectors, claims and parts.
+
+    Args:
+        output: the final file; parts are written in its container (same suffix), so the
+            join is a remux into a file of the same kind.
+        fingerprint: what the pixels depend on (:func:`fingerprint`).
+    """
+
+    def __init__(self, output: Path, fingerprint: dict):
+        self.output = output
+        self.folder = parts_folder(output)
+        self.fingerprint = fingerprint
+        self.plan: Plan | None = None
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / MANIFEST
+
+    def part(self, segment: Segment) -> Path:
+        return self.folder / f"{segment.index:05d}{self.output.suffix}"
+
+    def claim_file(self, segment: Segment) -> Path:
+        return self.folder / f"{segment.index:05d}.claim"
+
+    def resume(self, fresh: bool, warn: Callable[[str], None]) -> Plan | None:
+        """The plan of the parts already in the folder, if they can be reused; else None, with
+        the folder emptied (and a warning that says why, unless ``fresh``).
+
+        Stale claims (a process that died while writing its segment) are removed: the
+        segment is redone.
+        """
+        if not self.manifest.exists():
+            self.remove()
+            return None
+        if fresh:
+            self.remove()
+            return None
+        try:
+            old = json.loads(self.manifest.read_text())
+            reason = why_different(old, self.fingerprint)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            reason = f"its manifest cannot be read ({e})"
+        if reason is None:
+            try:
+                plan = self._load(old)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                reason = f"it cannot be read ({e})"
+        if reason is not None:
+            warn(f"not resuming from {self.folder}: {reason}; starting over")
+            self.remove()
+            return None
+        for claim in self.folder.glob("*.claim"):
+            claim.unlink(missing_ok=True)
+        self.plan = plan
+        return plan
+
+    def start(self, plan: Plan) -> None:
+        """Create the folder and write the manifest and vectors of a new run."""
+        self.folder.mkdir(exist_ok=True)
+        vectors = {str(k): v.clone() for k, v in plan.vectors.items()}  # no shared storage
+        with atomic_output(self.folder / VECTORS, ".tmp") as tmp:
+            save_file(vectors, str(tmp))
+        manifest = {
+            "format": FORMAT,
+            **self.fingerprint,
+            "output": str(self.output),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "frames": plan.frames,
+            "shots": [[s.start, s.end, s.start_time, s.end_time] for s in plan.shots],
+            "segments": [asdict(s) for s in plan.segments],
+            "done": "a segment is done when its part (NNNNN" + self.output.suffix + ") exists",
+        }
+        with atomic_output(self.manifest, ".tmp") as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        self.plan = plan
+
+    def load(self) -> Plan:
+        """The plan another process wrote (ranks other than 0 read it after the barrier)."""
+        if self.plan is None:
+            self.plan = self._load(json.loads(self.manifest.read_text()))
+        return self.plan
+
+    def _load(self, manifest: dict) -> Plan:
+        shots = [Shot(*row) for row in manifest["shots"]]
+        segments = [Segment(**s) for s in manifest["segments"]]
+        vectors = {int(k): v for k, v in load_file(str(self.folder / VECTORS)).items()}
+        return Plan(manifest["frames"], shots, vectors, segments)
+
+    def done(self) -> list[Segment]:
+        return [s for s in self.load().segments if self.part(s).exists()]
+
+    def saved_frames(self) -> int:
+        return sum(s.frames for s in self.done())
+
+    def missing(self) -> list[Segment]:
+        return [s for s in self.load().segments if not self.part(s).exists()]
+
+    def claim(self, segment: Segment) -> bool:
+        """Take ``segment`` for this process: True if its claim file did not exist yet."""
+        try:
+            fd = os.open(self.claim_file(segment), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} pid {os.getpid()} rank {os.environ.get('RANK', 0)}\n")
+        return True
+
+    def runs(self, world: World) -> Iterator[list[Segment]]:
+        """The segments this process writes, as runs of consecutive ones.
+
+        One process claims every segment not done, in runs as long as possible (decoded
+        without seeking between them); under torchrun each rank claims one segment at a
+        time, the next one not yet claimed, until none is left.
+        """
+        todo = self.missing()
+        if world.size == 1:
+            run: list[Segment] = []
+            for s in todo:
+                if not self.claim(s):
+                    continue
+                if run and run[-1].end != s.start:
+                    yield run
+                    run = []
+                run.append(s)
+            if run:
+                yield run
+            return
+        for s in todo:
+            if not self.part(s).exists() and self.claim(s):
+                yield [s]
+
+    def check_space(self, codec: str, width: int, height: int, input_size: int) -> None:
+        """Stop before pass 2 if the disk cannot hold the parts still to write and the output
+        (the join writes the output while the parts still exist).
+
+        Raises:
+            NotEnoughSpace: with the sizes, in GB.
+        """
+        plan = self.load()
+        guess = plan.frames * width * height * _BITS_PER_PIXEL.get(codec, 1.0) / 8
+        output = max(guess, input_size if codec in ("libx264", "libx265") else guess)
+        on_disk = sum(self.part(s).stat().st_size for s in self.done())
+        left = output * (plan.frames - self.saved_frames()) / max(plan.frames, 1)
+        need = left + max(output, on_disk + left)
+        free = shutil.disk_usage(self.folder).free
+        if free < need:
+            raise NotEnoughSpace(
+                f"not enough free space in {self.folder.parent}: the parts and the output "
+                f"need about {need / 1e9:.1f} GB, {free / 1e9:.1f} GB are free"
+            )
+
+    def remove(self) -> None:
+        """Delete the folder and everything in it."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def saved(output: Path) -> tuple[int, int] | None:
+    """(segments done, segments planned) in ``output``'s work folder, or None without one."""
+    try:
+        manifest = json.loads((parts_folder(output) / MANIFEST).read_text())
+        segments = manifest["segments"]
+    except (OSError, ValueError, KeyError):
+        return None
+    folder = parts_folder(output)
+    done = sum((folder / f"{s['index']:05d}{output.suffix}").exists() for s in segments)
+    return done, len(segments)
+
+
+# Ranks.
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes ``torchrun`` started (1 process otherwise)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+
+    @classmethod
+    def from_env(cls) -> World:
+        """From torchrun's RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE; joins the process
+        group (gloo: only barriers and small messages travel) the first time."""
+        env = os.environ
+        world = cls(
+            int(env.get("RANK", 0)),
+            int(env.get("WORLD_SIZE", 1)),
+            int(env.get("LOCAL_RANK", 0)),
+            int(env.get("LOCAL_WORLD_SIZE", 1)),
+        )
+        if world.size > 1 and not torch.distributed.is_initialized():
+            # Rank 0 may spend a long time in pass 1 and the join while the others wait.
+            timeout = datetime.timedelta(days=2)
+            torch.distributed.init_process_group("gloo", timeout=timeout)
+        return world
+
+    def device(self, name: str) -> str:
+        """Each rank its own GPU (``LOCAL_RANK``); on CPU, its share of the cores."""
+        if self.size == 1:
+            return name
+        if name in ("auto", "cuda") and torch.cuda.is_available():
+            return f"cuda:{self.local_rank}"
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.local_size))
+        return name
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            torch.distributed.barrier()
+
+    @contextlib.contextmanager
+    def first(self) -> Iterator[None]:
+        """Rank 0 runs the block; the other ranks skip it (``if world.rank == 0`` inside)
+        and wait for it, then raise its error too if it failed, so no rank is left waiting."""
+        if self.size == 1:
+            yield
+            return
+        if self.rank != 0:
+            box = [None]
+            torch.distributed.broadcast_object_list(box, src=0)
+            if box[0] is not None:
+                raise OtherRankError(box[0])
+            yield
+            return
+        try:
+            yield
+        except BaseException as e:
+            message = str(e) if isinstance(e, UserError) else f"rank 0 failed: {e!r}"
+            torch.distributed.broadcast_object_list([message], src=0)
+            raise
+        torch.distributed.broadcast_object_list([None], src=0)
+
+
+class OtherRankError(UserError):
+    """Rank 0 failed on this file; the message is its error."""
