@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 @dataclass
 class Progress:
-    """A progress report: ``stage`` is "shots" (pass 1) or "colorize" (pass 2)."""
+    """A progress report: ``stage`` is "shots" (pass 1), "colorize" (pass 2) or "preview"
+    (the frames of a contact sheet)."""
 
     stage: str
     done: int

@@ -30,7 +30,7 @@ from filmcolor.video_io import VideoInfo, decode_video, luma_format, luma_plane,
 
 DETECT_WIDTH = 128  # frames are shrunk to this width (keeping the aspect) before detection
 DETECTORS = ("content", "adaptive")
-CSV_FIELDS = ("shot", "start_frame", "frames", "start_time", "end_time")
+CSV_FIELDS = ("shot", "start_frame", "frames", "start_time", "end_time", "style")
 # Where a shot list says when a shot starts: ours, then PySceneDetect's (its frames count from 1).
 _FRAME_COLUMNS = ("start_frame", "start frame")
 _TIME_COLUMNS = ("start_time", "start time (seconds)", "start timecode")
@@ -39,6 +39,23 @@ SAMPLES_PER_SECOND = 2  # pass 1 computes a global vector this often
 
 class ShotListError(UserError):
     """A shot list that cannot be used."""
+
+
+@dataclass(frozen=True)
+class StyleCell:
+    """A filled ``style`` cell of a shot list: the reference as written, and its line."""
+
+    text: str  # an image path relative to the CSV, or a video frame (``film.mp4@00:01:23.5``)
+    line: int
+
+
+@dataclass(frozen=True)
+class ShotList:
+    """A shot list read from CSV (:func:`read_shot_list`)."""
+
+    path: Path
+    cuts: list[int]  # every start frame except 0, increasing
+    styles: dict[int, StyleCell]  # start frame -> the reference that colours that shot
 
 
 @dataclass(frozen=True)
@@ -237,27 +254,44 @@ def analyse(
     return Analysis(n, sorted(set(cuts or [])), shots, vectors)
 
 
-def write_csv(path: str | os.PathLike, shots: list[Shot]) -> Path:
-    """Write a shot list a person can correct in a spreadsheet and pass back with ``--shots``."""
+def write_csv(
+    path: str | os.PathLike, shots: list[Shot], styles: dict[int, str] | None = None
+) -> Path:
+    """Write a shot list a person can correct in a spreadsheet and pass back with ``--shots``.
+
+    Args:
+        path: the CSV file.
+        shots: the shots.
+        styles: shot index -> the text of its ``style`` cell (the column is always written,
+            empty where a shot keeps its own colours).
+    """
     path = Path(path)
+    styles = styles or {}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_FIELDS)
         for i, s in enumerate(shots, 1):
-            w.writerow([i, s.start, s.frames, _fmt_time(s.start_time), _fmt_time(s.end_time)])
+            times = _fmt_time(s.start_time), _fmt_time(s.end_time)
+            w.writerow([i, s.start, s.frames, *times, styles.get(i - 1, "")])
     return path
 
 
-def read_csv(
+def read_csv(path: str | os.PathLike, **options) -> list[int]:
+    """The cuts of a shot list: :func:`read_shot_list` (same options) without the styles."""
+    return read_shot_list(path, **options).cuts
+
+
+def read_shot_list(
     path: str | os.PathLike,
     *,
     fps: Fraction | float | None = None,
     start: float = 0.0,
     total: int | None = None,
     on_warning: Callable[[str], None] | None = None,
-) -> list[int]:
-    """The shot starts of a shot list: ours (``filmcolor shots --csv``) as written or edited,
-    or PySceneDetect's own (``scenedetect ... list-scenes``); comma- or semicolon-separated.
+) -> ShotList:
+    """The shot starts of a shot list, and each row's ``style`` cell: ours (``filmcolor
+    shots --csv``) as written or edited, or PySceneDetect's own (``scenedetect ...
+    list-scenes``); comma- or semicolon-separated.
 
     Each row's first frame is its frame column (``start_frame``, from 0; PySceneDetect's
     ``Start Frame`` counts from 1) or, when that is empty or absent, its time column
@@ -272,7 +306,9 @@ def read_csv(
         on_warning: receives messages for the user (default: ignored).
 
     Returns:
-        Cut positions (every start frame except 0), in increasing order.
+        Cut positions (every start frame except 0), in increasing order, and each filled
+        ``style`` cell by its row's start frame (read as references by
+        :func:`filmcolor.styles.csv_styles`).
 
     Raises:
         ShotListError: missing file, no frame or time column, a value that is not a
@@ -299,6 +335,7 @@ def read_csv(
         )
     one_based = frame_col == "start frame"
     starts: list[int] = []
+    styles: dict[int, StyleCell] = {}
     for line, row in enumerate(rows, first + 1):
         cells = dict(zip(names, (v.strip() for v in row), strict=False))
         frame_text = cells.get(frame_col, "") if frame_col else ""
@@ -328,10 +365,12 @@ def read_csv(
                 f"above it (frame {starts[-1]}); list the shots in order, once each"
             )
         starts.append(frame)
+        if cells.get("style"):
+            styles[frame] = StyleCell(cells["style"], line)
     cuts = [s for s in starts if s > 0]
     if total is not None:
         check_starts(cuts, total, path)
-    return cuts
+    return ShotList(path, cuts, styles)
 
 
 def check_starts(cuts: list[int], total: int, path: str | os.PathLike) -> None:

@@ -49,7 +49,7 @@ def test_csv_round_trip_and_a_corrected_list(tmp_path):
     path = write_csv(tmp_path / "s.csv", shots_from_cuts([20, 41], 60, [i / 25 for i in range(61)]))
     assert read_csv(path) == [20, 41]
     lines = path.read_text().splitlines()
-    assert lines[0] == "shot,start_frame,frames,start_time,end_time"
+    assert lines[0] == "shot,start_frame,frames,start_time,end_time,style"
     assert lines[2].startswith("2,20,21,0.800")
     path.write_text("start_frame\n0\n12\n33\n")  # a person's edit: fewer columns
     assert read_csv(path) == [12, 33]
