@@ -10,6 +10,7 @@ file beside the final name, verified, and only then renamed, following PyAV's
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ import av
 import av.error
 import numpy as np
 
+from filmcolor.checks import check_pixels
 from filmcolor.color import (
     KR_KB,
     RANGE_JPEG,
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 CODECS = ("libx264", "libx265", "ffv1", "prores")
 MAX_BITS = {"libx264": 10, "libx265": 12, "ffv1": 16, "prores": 10}
+
+# FFmpeg's AVFieldOrder: how the two fields of an interlaced frame are coded and shown.
+FIELD_PROGRESSIVE, FIELD_TT, FIELD_BB, FIELD_TB, FIELD_BT = 1, 2, 3, 4, 5
 
 # Pixel formats whose first plane is the luma plane, little-endian.
 _LUMA_FIRST = re.compile(r"^(gray|yuva?j?4[0-4][0-4]p|nv12|nv21)(\d+le)?$")
@@ -87,6 +92,7 @@ class VideoInfo:
     video_index: int
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     start_time: float = 0.0  # seconds: the first frame's timestamp
+    field_order: int = FIELD_PROGRESSIVE  # FFmpeg's AVFieldOrder; TT/BB/TB/BT = interlaced
 
     @property
     def estimated_frames(self) -> int | None:
@@ -98,11 +104,16 @@ class VideoInfo:
         return None
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
+def probe(path: str | os.PathLike, max_pixels: int | None = None) -> VideoInfo:
     """Open ``path``, read its first video frame and describe the file.
 
+    Args:
+        path: the film.
+        max_pixels: the largest frame to decode (None = what this machine's memory takes).
+
     Raises:
-        VideoInputError: missing, empty, unreadable, or without a video stream.
+        VideoInputError: missing, empty, unreadable, a still image, or without a video stream.
+        TooLargeError: the header claims a frame larger than ``max_pixels``.
     """
     path = Path(path)
     if not path.exists():
@@ -120,6 +131,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             kinds = sorted({s.type for s in container.streams}) or ["no"]
             raise VideoInputError(f"{path} has no video stream ({', '.join(kinds)} streams only)")
         vs = container.streams.video[0]
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+            raise VideoInputError(
+                f"{path} is a still image; `filmcolor frames FOLDER -o OUT` colorizes photographs"
+            )
+        check_pixels(vs.codec_context.width, vs.codec_context.height, max_pixels, str(path))
         first = None
         try:
             for packet in container.demux(vs):
@@ -146,6 +162,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         )
         sar = vs.sample_aspect_ratio
         interlaced = bool(first.interlaced_frame) or _field_order(cc) >= 2  # TT, BB, TB, BT
+        field_order = _field_order(cc) if _field_order(cc) >= 2 else FIELD_TT * interlaced
         fmt = first.format
         return VideoInfo(
             path=path,
@@ -168,6 +185,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             video_index=vs.index,
             streams=streams,
             start_time=float(first.pts * first.time_base) if first.pts and first.time_base else 0.0,
+            field_order=field_order or FIELD_PROGRESSIVE,
         )
 
 
@@ -179,6 +197,24 @@ def _field_order(cc) -> int:
         return 0 if str(value).lower() in ("progressive", "unknown") else 2
 
 
+def keep_interlacing(cc, options: dict[str, str], codec: str, field_order: int) -> None:
+    """Make an interlaced input's output interlaced too, with the same field order.
+
+    The fields stay woven in each frame as decoded (luma untouched), so tagging the field order
+    is what players need; x264 and ProRes also code the frame as fields (interlaced DCT and
+    motion estimation), and x264 marks each picture top or bottom field first.
+    """
+    if field_order < FIELD_TT:
+        return
+    cc.field_order = field_order
+    top_first = field_order in (FIELD_TT, FIELD_BT)
+    if codec == "libx264":
+        options["flags"] = "+ildct+ilme"
+        options["x264-params"] = "interlaced=1:" + ("tff=1" if top_first else "bff=1")
+    elif codec == "prores":
+        options["flags"] = "+ildct"
+
+
 def _bit_depth(fmt: av.VideoFormat) -> int:
     if fmt.name.startswith("pal"):
         return 8
@@ -186,6 +222,35 @@ def _bit_depth(fmt: av.VideoFormat) -> int:
 
 
 # Luma in, frames out.
+
+
+def sample_rgb(info: VideoInfo, count: int = 8, width: int = 64) -> np.ndarray | None:
+    """Small RGB copies of ``count`` frames spread through the film (seeking to each), to tell
+    a colour film from a black-and-white one; None for a gray pixel format (no chroma at all).
+
+    Returns:
+        (N, h, width, 3) uint8, N <= count (seeks that fail are skipped).
+    """
+    if info.pix_fmt.startswith(("gray", "ya", "pal")) or info.pix_fmt in ("monow", "monob"):
+        return None
+    height = max(2, round(info.height * width / info.width / 2) * 2)
+    frames = []
+    with av.open(str(info.path)) as container:
+        vs = container.streams.video[0]
+        span = (info.duration or 0) / vs.time_base if vs.time_base else 0
+        for k in range(count):
+            try:
+                if k and span:
+                    container.seek(int(vs.start_time or 0) + int(span * k / count), stream=vs)
+                frame = next(container.decode(vs), None)
+            except (av.error.FFmpegError, StopIteration):
+                continue
+            if frame is not None:
+                small = frame.reformat(width=width, height=height, format="rgb24")
+                frames.append(small.to_ndarray())
+            if not span:
+                break  # no duration to seek by: the first frame says it
+    return np.stack(frames) if frames else None
 
 
 def luma_format(info: VideoInfo) -> LumaFormat:
@@ -465,8 +530,7 @@ def check_container(output: Path) -> None:
         av.open(os.devnull, "w", format=_format_for(output)).close()
     except (ValueError, av.error.FFmpegError):
         raise VideoOutputError(
-            f"-o {output.name}: {output.suffix} is not a video container FFmpeg writes; "
-            f"use {usual}"
+            f"-o {output.name}: {output.suffix} is not a video container FFmpeg writes; use {usual}"
         ) from None
 
 
@@ -536,9 +600,11 @@ class VideoWriter:
         streams: tuple[StreamPlan, ...],
         crf: int | None = None,
         preset: str | None = None,
+        video_template: av.stream.Stream | None = None,
     ):
         self.output = output
         self.fmt = fmt
+        self.encoding = video_template is None  # else: a join of parts (write_encoded)
         self.tmp = temporary_beside(output, suffix=".part" + output.suffix)
         self.frames = 0
         self.packets: dict[int, int] = {}  # output stream index -> packets muxed
@@ -551,7 +617,10 @@ class VideoWriter:
             self.tmp.unlink(missing_ok=True)
             raise
         codec_name = "prores_ks" if fmt.codec == "prores" else fmt.codec
-        self.video = self.container.add_stream(codec_name, rate=info.fps)
+        if video_template is not None:  # the parts' stream as it is: PyAV's remux
+            self.video = self.container.add_stream_from_template(video_template)
+        else:
+            self.video = self.container.add_stream(codec_name, rate=info.fps)
         cc = self.video.codec_context
         cc.width, cc.height, cc.pix_fmt = info.width, info.height, fmt.pix_fmt
         self.timing = FrameTiming.for_container(self.container, info)
@@ -578,6 +647,7 @@ class VideoWriter:
             options.update(level="3", slicecrc="1")
         if self.timing.constant_rate is not None:
             cc.max_b_frames = 0  # frames stored in display order: AVI keeps no pts to reorder
+        keep_interlacing(cc, options, fmt.codec, info.field_order)
         cc.options = options
         if info.rotation:
             self.video.set_display_rotation(info.rotation)
@@ -624,6 +694,13 @@ class VideoWriter:
                 frame.pts = None  # the encoder's own sample count keeps audio continuous
                 self._mux(out.encode(frame))
 
+    def write_encoded(self, packet: av.Packet) -> None:
+        """Mux a video packet encoded with this writer's settings elsewhere (a segment part
+        of :class:`PartsWriter`), with its own timestamps."""
+        packet.stream = self.video
+        self._mux([packet])
+        self.frames += 1
+
     def _mux(self, packets) -> None:
         for p in packets:
             self.packets[p.stream.index] = self.packets.get(p.stream.index, 0) + 1
@@ -631,7 +708,8 @@ class VideoWriter:
 
     def commit(self, overwrite: bool = False) -> Path:
         """Flush, close, verify the packet counts, then rename to the final name."""
-        self._mux(self.video.encode(None))
+        if self.encoding:
+            self._mux(self.video.encode(None))
         for out in self.transcodes.values():
             self._mux(out.encode(None))
         self.container.close()
@@ -659,3 +737,220 @@ def verify_counts(path: Path, expected: dict[int, int]) -> None:
                 f"the written file has {found.get(index, 0)} packets in stream #{index}, "
                 f"expected {n}; not keeping it"
             )
+
+
+# Segments: a film written as parts, then joined.
+
+
+def decode_span(
+    path: Path,
+    start: int,
+    start_pts: int,
+    frames: int,
+    *,
+    max_damaged: int = 10,
+    report: DecodeReport | None = None,
+) -> Iterator[av.VideoFrame]:
+    """``frames`` decoded frames from frame number ``start`` on, whose timestamp is
+    ``start_pts``: as :func:`decode_video` gives them, from a seek to the keyframe before.
+
+    When the seek does not land on that exact frame (missing or repaired timestamps, a
+    keyframe index that points past it), the file is decoded from its start instead and
+    frames are counted, as pass 1 counted them.
+
+    Raises:
+        VideoInputError: the file ends before the last frame asked for.
+    """
+    report = report if report is not None else DecodeReport()
+    got = 0
+    if start > 0:
+        with av.open(str(path)) as container:
+            vs = container.streams.video[0]
+            try:
+                container.seek(start_pts, stream=vs, backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                log.debug("%s: cannot seek to %d; decoding from the start", path, start_pts)
+            else:
+                scratch = DecodeReport()
+                decoded = decode_video(container, max_damaged=max_damaged, report=scratch)
+                for frame in decoded:
+                    if frame.pts < start_pts:
+                        continue
+                    if got == 0 and frame.pts != start_pts:
+                        break
+                    yield frame
+                    got += 1
+                    if got == frames:
+                        break
+                _merge(report, scratch)
+                if got == frames:
+                    return
+                if got:  # frames were yielded: the count below would not match pass 1's
+                    raise VideoInputError(
+                        f"{path}: the film ends {frames - got} frame(s) early in pass 2"
+                    )
+    for n, frame in enumerate(decode_video(path, max_damaged=max_damaged, report=report)):
+        if n >= start:
+            yield frame
+            got += 1
+            if got == frames:
+                return
+    raise VideoInputError(f"{path}: the film ends {frames - got} frame(s) early in pass 2")
+
+
+def _merge(report: DecodeReport, more: DecodeReport) -> None:
+    report.damaged_packets += more.damaged_packets
+    report.fixed_timestamps += more.fixed_timestamps
+    report.corrupt_frames += more.corrupt_frames
+
+
+class PartsWriter:
+    """Pass 2's writer when the film is written as segments: frames go to one
+    :class:`VideoWriter` per part (video only), each verified and renamed into place as soon
+    as its last frame is written, so a crash keeps the parts finished before it.
+
+    Args:
+        parts: each part's file and how many frames it takes, in order.
+        info, fmt, crf, preset: as for :class:`VideoWriter` (the same for every part, so the
+            parts' streams can be joined into one).
+        first_frame: the film's frame number of the first frame written here.
+        on_part: called with a part's path once it is in place.
+    """
+
+    def __init__(
+        self,
+        parts: list[tuple[Path, int]],
+        info: VideoInfo,
+        fmt: OutputFormat,
+        crf: int | None = None,
+        preset: str | None = None,
+        first_frame: int = 0,
+        on_part: Callable[[Path], None] | None = None,
+    ):
+        self.parts = list(parts)
+        self.info, self.fmt, self.crf, self.preset = info, fmt, crf, preset
+        self.on_part = on_part
+        self.frames = first_frame  # film frame number of the next frame
+        self.current: VideoWriter | None = None
+        self.left = 0
+        self.packets: dict[int, int] = {}
+        self.moved = 0  # frames shown at another time than in the input (constant-rate)
+
+    def __enter__(self) -> PartsWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.current is not None:  # an unfinished part is deleted
+            self.current.__exit__(*exc)
+            self.current = None
+
+    def write_frame(self, frame: av.VideoFrame, pts: int) -> None:
+        if self.current is None:
+            if not self.parts:
+                raise VideoOutputError("pass 2 has more frames than the segments planned")
+            path, self.left = self.parts.pop(0)
+            self.current = VideoWriter(path, self.info, self.fmt, (), self.crf, self.preset)
+            self.current.frames = self.frames  # constant-rate containers number the frames
+        self.current.write_frame(frame, pts)
+        self.frames += 1
+        self.left -= 1
+        if self.left == 0:
+            writer, self.current = self.current, None
+            with writer:
+                path = writer.commit(overwrite=True)
+            for k, v in writer.packets.items():
+                self.packets[k] = self.packets.get(k, 0) + v
+            self.moved += writer.timing.moved
+            if self.on_part is not None:
+                self.on_part(path)
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Parts hold video only: the join copies the other streams from the input."""
+
+    @property
+    def finished(self) -> bool:
+        return self.current is None and not self.parts
+
+
+def join_parts(
+    parts: list[Path],
+    output: Path,
+    info: VideoInfo,
+    fmt: OutputFormat,
+    streams: tuple[StreamPlan, ...],
+    crf: int | None = None,
+    preset: str | None = None,
+    overwrite: bool = False,
+) -> VideoWriter:
+    """Remux the video packets of ``parts``, in order, with the input's audio and subtitle
+    streams (copied, or transcoded as planned), into ``output``; verify it and rename it into
+    place, as :class:`VideoWriter` does for a film written in one piece.
+
+    Packets of the two sources are interleaved by decode time, as one run would mux them.
+    The output's video stream is made from the first part's (``add_stream_from_template``),
+    with the tags, rotation and timing a :class:`VideoWriter` gives; every other part must
+    hold the same codec header (the parts were encoded with the same settings).
+
+    Returns:
+        The committed writer (``frames``, ``packets``, ``timing``).
+
+    Raises:
+        VideoOutputError: a part that does not fit the others, or a failed check.
+    """
+    with (
+        av.open(str(info.path)) as source,
+        av.open(str(parts[0])) as first,
+        VideoWriter(output, info, fmt, streams, crf, preset, first.streams.video[0]) as writer,
+    ):
+        header = bytes(first.streams.video[0].codec_context.extradata or b"")
+        copies = [source.streams[p.index] for p in streams]
+        others = (
+            (p for p in source.demux(copies) if p.dts is not None and p.size)
+            if copies
+            else iter(())
+        )
+        video = _part_packets(parts, header)
+        for packet in heapq.merge(video, others, key=_decode_time):
+            if packet.stream.type == "video":
+                writer.write_encoded(packet)
+            else:
+                writer.write_packet(packet)
+        writer.commit(overwrite=overwrite)
+    return writer
+
+
+def _decode_time(packet: av.Packet) -> float:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return float(ts * packet.time_base) if ts is not None else 0.0
+
+
+def _part_packets(parts: list[Path], header: bytes) -> Iterator[av.Packet]:
+    """The video packets of every part in turn (PyAV's remux: skip empty packets)."""
+    for path in parts:
+        with av.open(str(path)) as part:
+            vs = part.streams.video[0]
+            if bytes(vs.codec_context.extradata or b"") != header:
+                raise VideoOutputError(
+                    f"{path.name} was encoded with other settings than the output; "
+                    "run again with --fresh"
+                )
+            for packet in part.demux(vs):
+                if packet.size == 0:
+                    continue
+                yield packet
+
+
+def is_video(path: Path) -> bool:
+    """Whether PyAV opens ``path`` as a film: a container (not a still image) with a video
+    stream that is not cover art."""
+    try:
+        with av.open(str(path)) as container:
+            name = container.format.name
+            if name.endswith("_pipe") or name in ("image2", "gif", "webp"):
+                return False
+            return any(
+                not (s.disposition & av.stream.Disposition.attached_pic)
+                for s in container.streams.video
+            )
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError):
+        return False
