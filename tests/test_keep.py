@@ -109,3 +109,56 @@ def test_variable_rate_film_in_avi_is_said_to_lose_its_timing(tmp_path, colorize
     )
     result = run(src, tmp_path / "vfr.avi", colorizer, codec="ffv1")
     assert any("constant" in w and ".mkv" in w for w in result.warnings)
+
+
+def test_default_output_keeps_the_container_when_it_holds_every_stream(tmp_path):
+    from filmcolor.pipeline import default_output
+
+    subs = tmp_path / "subs.mkv"
+    write_clip(subs, n=4, subtitles=True)
+    assert default_output(subs) == tmp_path / "subs_color.mkv"  # MP4 holds no SubRip
+    mulaw = tmp_path / "mulaw.mov"
+    write_clip(mulaw, n=4, audio="pcm_mulaw")
+    assert default_output(mulaw) == tmp_path / "mulaw_color.mov"
+    assert default_output(mulaw, "prores") == tmp_path / "mulaw_color.mov"
+    webm = tmp_path / "clip.webm"
+    write_clip(webm, n=4, codec="libvpx-vp9")
+    assert default_output(webm) == tmp_path / "clip_color.mp4"  # WebM holds no H.264
+
+
+def test_colorize_without_o_writes_an_mkv_beside_an_mkv(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from filmcolor.cli import app
+
+    src = tmp_path / "subs.mkv"
+    write_clip(src, n=6, subtitles=True)
+    args = ["colorize", str(src), "--model", str(tiny_model), "--precision", "fp32"]
+    result = CliRunner().invoke(app, [*args, "--render-size", "32"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["subs.mkv", "subs_color.mkv"]
+
+
+def field_facts(path):
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        flags = [f.interlaced_frame for f in c.decode(vs)]
+        return vs.codec_context.field_order, all(flags), len(flags)
+
+
+@pytest.mark.parametrize(
+    ("x264_params", "order", "codec"),
+    [("tff=1", 2, "libx264"), ("bff=1", 3, "libx264"), ("tff=1", 2, "ffv1")],
+)
+def test_interlaced_input_stays_interlaced_with_its_field_order(
+    tmp_path, colorizer, x264_params, order, codec
+):
+    src = tmp_path / "fields.mp4"
+    write_clip(src, n=8, options={"x264-params": f"interlaced=1:{x264_params}"})
+    assert field_facts(src) == (order, True, 8)  # 2 = top field first, 3 = bottom
+    out = tmp_path / "fields_color.mkv"
+    result = run(src, out, colorizer, codec=codec)
+    assert field_facts(out)[0] == order
+    if codec == "libx264":  # coded as fields: each picture says it is interlaced
+        assert field_facts(out) == (order, True, 8)
+    assert any("stays interlaced" in w for w in result.warnings)
