@@ -109,6 +109,14 @@ def colorize(
     crf: int | None = typer.Option(None, "--crf", help="x264/x265 quality (default 18)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Frames per network call."),
     render_size: int | None = RENDER_SIZE_OPTION,
+    temporal: float | None = typer.Option(
+        None,
+        "--temporal",
+        min=0.0,
+        max=0.95,
+        help="Steady colour within a shot: brightness flicker kept from the network, colour "
+        "carried along the motion with this strength (README, Old film); 0 = off [default: 0.8].",
+    ),
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
     temperature: float | None = TEMPERATURE_OPTION,
@@ -144,6 +152,8 @@ def colorize(
     )
     if render_size is not None:
         cfg.render_size = render_size
+    if temporal is not None:
+        cfg.temporal = temporal
     try:
         with _VideoProgress() as progress:
             result = colorize_video(cfg, on_progress=progress, on_warning=progress.warn)

@@ -5,14 +5,17 @@ memory does not grow with the film; each stage is one function below:
 
     decode thread  :func:`decode`     packets -> :class:`Frame` (luma) and :class:`Packet`
     this thread    :func:`batches`    frames -> :class:`Batch` of one shot (packets ride along)
-                   :func:`add_colour` luma -> L* at --render-size -> network -> a*b*
-    encode thread  :func:`encode`     a*b* upsampled + full-size L* -> Cb, Cr (OpenCV);
+                   :func:`add_colour` luma -> L* at --render-size (despeckled; levelled
+                                      with --temporal) -> network -> a*b*
+    encode thread  :func:`follow_motion` a*b* carried along the optical flow within a shot
+                                      (--temporal, :mod:`filmcolor.temporal`)
+                   :func:`encode`     a*b* upsampled + full-size L* -> Cb, Cr (OpenCV);
                                       original Y + new Cb, Cr -> encoder (source pts)
 
-The colour conversion runs in the encode thread because OpenCV releases the GIL: it overlaps
-the network instead of following it (benchmarks/speed.py measures each stage). A stage that
-works on batches of a shot (temporal propagation, say) is one more function called in
-:func:`_run_network`.
+The optical flow and the colour conversion run in the encode thread because OpenCV releases
+the GIL: they overlap the network instead of following it (benchmarks/speed.py measures each
+stage, benchmarks/temporal_speed.py the flow). A stage that works on batches of a shot is one
+more function called in :func:`_run_network` or in the encode thread.
 
 Only chrominance comes from the network: the Y plane written is the Y plane read.
 Progress goes to an ``on_progress`` callback; nothing here prints.
@@ -44,6 +47,7 @@ from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer, style_vector, th
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.shots import Shot, analyse, check_starts, read_csv, shots_from_cuts
+from filmcolor.temporal import DEFAULT_TEMPORAL, FollowMotion, ShotLevel, despeckle, gray8
 from filmcolor.video_io import (
     DecodeReport,
     VideoInfo,
@@ -89,6 +93,7 @@ class ColorizeConfig:
     min_shot_frames: int = 15
     keyframes: int = 5  # frames whose global vectors are averaged per shot
     max_damaged: int = 10
+    temporal: float = DEFAULT_TEMPORAL  # steady colour within a shot (filmcolor.temporal); 0 = off
 
 
 @dataclass
@@ -226,6 +231,7 @@ def colorize_video(
             keyframes=cfg.keyframes,
             total=total,
             on_progress=on_progress,
+            temporal=cfg.temporal,
         )
         copy_streams = tuple(p.index for p in plans)
         frames = _pass2(job, cfg, info, source, copy_streams, report, writer)
@@ -254,6 +260,7 @@ class Frame:
     y: np.ndarray  # (H, W) luma code values, uint8 or uint16
     pts: int
     ab: np.ndarray | None = None  # (h, w, 2) float32 at the render size
+    gray: np.ndarray | None = None  # (h, w) uint8: the network's levelled input (--temporal)
 
 
 @dataclass
@@ -288,10 +295,13 @@ class Pass2:
     keyframes: int
     total: int | None
     on_progress: ProgressFn | None
+    temporal: float = 0.0  # strength of filmcolor.temporal; 0 = each frame on its own
 
     def __post_init__(self) -> None:
         self.lut = self.luma.lightness_table()
         self.lut_np = self.lut.numpy()
+        self.level = ShotLevel()  # used by the network's thread
+        self.follow = FollowMotion(self.temporal)  # used by the encode thread
 
 
 # Pass 2: the stages.
@@ -349,10 +359,22 @@ def add_colour(job: Pass2, batch: Batch) -> None:
     if g is None:  # a shot too short to be sampled in pass 1: use its first frames
         l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.keyframes]])
         g = job.vectors[batch.shot] = job.colorizer.global_vector(l224).mean(0, keepdim=True)
-    small = job.colorizer.shrink(lightness / 100)  # (B, 1, h, w) at the render size
+    small = despeckle(job.colorizer.shrink(lightness / 100))  # (B, 1, h, w) at the render size
+    if job.temporal:
+        small = job.level(batch.shot, small)  # brightness flicker out of the input only
     ab = job.colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
     for i, f in enumerate(batch.frames):
         f.ab = np.ascontiguousarray(ab[i])
+        f.gray = gray8(small[i, 0]) if job.temporal else None
+
+
+def follow_motion(job: Pass2, batch: Batch) -> None:
+    """Encode thread: each frame's a*b* blended with the previous frame's moved along the
+    optical flow, within the shot (:class:`filmcolor.temporal.FollowMotion`)."""
+    if not job.temporal:
+        return
+    for f in batch.frames:
+        f.ab = job.follow(batch.shot, f.gray, f.ab)
 
 
 def encode(job: Pass2, batch: Batch, writer: VideoWriter, matrix: np.ndarray) -> None:
@@ -457,6 +479,7 @@ def _pass2(
 
     def encode_all() -> None:
         for batch in q_out:
+            follow_motion(job, batch)
             encode(job, batch, writer, matrix)
 
     def decode_all() -> None:

@@ -1,0 +1,149 @@
+"""Steady colour within a shot: what pass 2 does between frames (``--temporal``).
+
+Old prints flicker, weave and carry grain, dust and scratches; the network sees each frame on
+its own, so its colour boils. Two small stages make it see, and show, a steadier film; neither
+touches the output's luma (pass 2 writes the input's Y plane as it is):
+
+- :class:`ShotLevel` (before the network, in the thread that runs it): each frame's lightness,
+  at the render size, scaled to its shot's running brightness level, so brightness flicker
+  does not reach the network. Only the network's input changes.
+- :class:`FollowMotion` (after the network, in the encode thread, where OpenCV overlaps the
+  network): dense optical flow (OpenCV DIS) at the render size from each frame to the one
+  before it, the previous frame's a*b* moved along it, and the blend
+  ``ab_t = (1 - s*M) * pred_t + s*M * warp(ab_t-1)`` with ``s`` the strength and ``M`` a
+  confidence in [0, 1]: zero where the forward-backward check fails (occlusions, new regions,
+  flow leaving the frame) and where the moved luma disagrees with the frame's own. So colour
+  follows motion, and what appears takes the fresh prediction.
+
+Both start over at every cut: the first frame of a shot is the network's alone, exactly as with
+``--temporal 0``. ``benchmarks/flicker.py`` measures the effect (README, "Old film").
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (README)
+LEVEL_MEMORY = 0.9  # weight of the running level against the new frame's own brightness
+FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
+LUMA_TOLERANCE = (6.0, 18.0)  # |L* - moved L*|: full confidence below, none above (ramp)
+
+
+class ShotLevel:
+    """Brightness flicker out of the network's input: each frame's mean lightness brought to a
+    running level of its shot (an exponential average of the frames' means).
+
+    Args:
+        memory: weight of the running level when a frame comes in; 0.9 averages about ten
+            frames, so a one-frame flicker is taken out and a fade is followed within a second.
+    """
+
+    def __init__(self, memory: float = LEVEL_MEMORY):
+        self.memory = memory
+        self.shot: int | None = None
+        self.level = 0.0
+
+    def __call__(self, shot: int, small: torch.Tensor) -> torch.Tensor:
+        """Consecutive frames of ``shot``, (B, 1, h, w) L*/100 -> the same, levelled.
+
+        The first frame of a shot sets the level and is returned as it is.
+        """
+        means = small.mean(dim=(1, 2, 3)).tolist()
+        gains = []
+        for m in means:
+            if shot != self.shot:
+                self.shot, self.level = shot, m
+                gains.append(1.0)
+                continue
+            self.level = self.memory * self.level + (1 - self.memory) * m
+            gains.append(self.level / m if m > 1e-3 else 1.0)
+        if all(g == 1.0 for g in gains):
+            return small
+        gain = torch.tensor(gains, dtype=small.dtype).view(-1, 1, 1, 1)
+        return (small * gain).clamp_(0, 1)
+
+
+def despeckle(small: torch.Tensor) -> torch.Tensor:
+    """A 3x3 median of each frame at the render size, (B, 1, h, w) -> the same: dust specks
+    and scratches a pixel or two wide, which the network turns into blotches of colour, are
+    taken out of its input. Always on in pass 2 (``benchmarks/flicker.py`` measured it against
+    a bilateral filter and a temporal median, README "Old film"); the output's luma is untouched.
+    """
+    frames = small[:, 0].numpy()  # (B, h, w) float32
+    out = np.stack([cv2.medianBlur(np.ascontiguousarray(f), 3) for f in frames])
+    return torch.from_numpy(out)[:, None]
+
+
+def gray8(small: torch.Tensor) -> np.ndarray:
+    """(h, w) lightness in [0, 1] -> (h, w) uint8, what the optical flow reads."""
+    return (small * 255).round_().to(torch.uint8).numpy()
+
+
+class FollowMotion:
+    """The a*b* of each frame blended with the previous frame's, moved along the optical flow.
+
+    One object per run of pass 2; call it with the frames in order. It keeps the previous frame
+    of the current shot (its gray and its blended a*b*) and starts over at a new shot.
+
+    Args:
+        strength: ``s`` of the blend, in [0, 1); 0 returns the prediction unchanged.
+    """
+
+    def __init__(self, strength: float):
+        self.strength = strength
+        self.shot: int | None = None
+        self.prev: tuple[np.ndarray, np.ndarray] | None = None  # gray (h, w), a*b* (h, w, 2)
+        self.flow = cv2.DISOpticalFlow_create(FLOW_PRESET)
+        self._grid: np.ndarray | None = None
+
+    def __call__(self, shot: int, gray: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """The frame's a*b*: ``pred`` (h, w, 2) float32 from the network, blended with the
+        previous frame's; ``gray`` (h, w) uint8 is the levelled lightness the network saw."""
+        if shot != self.shot or self.prev is None or self.prev[0].shape != gray.shape:
+            self.shot, self.prev = shot, (gray, pred)
+            return pred
+        prev_gray, prev_ab = self.prev
+        moved_ab, confidence = self.moved(prev_gray, gray, prev_ab)
+        weight = (self.strength * confidence)[..., None]  # (h, w, 1)
+        ab = pred + weight * (moved_ab - pred)
+        self.prev = (gray, ab)
+        return ab
+
+    def moved(
+        self, prev_gray: np.ndarray, gray: np.ndarray, prev_ab: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The previous a*b* moved onto this frame, and the confidence M (h, w) in [0, 1]."""
+        h, w = gray.shape
+        back = self.flow.calc(gray, prev_gray, None)  # (h, w, 2): this frame -> the previous
+        fwd = self.flow.calc(prev_gray, gray, None)  # (h, w, 2): the previous -> this frame
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = np.dstack([xx, yy])
+        where = self._grid + back  # (h, w, 2) positions in the previous frame
+        moved_ab = _remap(prev_ab, where)
+        moved_gray = _remap(prev_gray, where)
+        fwd_there = _remap(fwd, where)
+        # Forward-backward check (Ruder et al. 2016, as benchmarks/flicker.py measures).
+        mismatch = _norm2(back + fwd_there)
+        scale = _norm2(back) + _norm2(fwd_there)
+        mx, my = cv2.split(where)
+        visible = (mismatch <= 0.01 * scale + 0.5) & (mx >= 0) & (mx <= w - 1)
+        visible &= (my >= 0) & (my <= h - 1)
+        # Luma agreement, in L* (the gray is L* * 2.55).
+        diff = cv2.absdiff(gray, moved_gray).astype(np.float32) / 2.55
+        lo, hi = LUMA_TOLERANCE
+        agree = np.clip((hi - diff) / (hi - lo), 0, 1)
+        return moved_ab, visible * agree
+
+
+def _remap(img: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``img`` sampled bilinearly at ``where`` (h, w, 2) float32 positions; edges replicated."""
+    return cv2.remap(img, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _norm2(v: np.ndarray) -> np.ndarray:
+    """|v|^2 of (h, w, 2) vectors, (h, w) (cv2.split: numpy is slow over a last axis of 2)."""
+    x, y = cv2.split(v)
+    return x * x + y * y
