@@ -348,6 +348,12 @@ def train(
     hue_balance: float = typer.Option(
         0.0, help="0 samples images uniformly; 1 gives every mean hue the same share."
     ),
+    folder_weight: list[str] = typer.Option(
+        [],
+        metavar="FOLDER=FACTOR",
+        help="FOLDER=FACTOR: draw the images of a sub-folder of --data FACTOR times as often "
+        "(repeatable), e.g. photos=2.5.",
+    ),
     composite: float = typer.Option(
         0.0, help="Share of samples made of a sky above a ground texture (needs the two lists)."
     ),
@@ -405,6 +411,7 @@ def train(
             min_color_std=min_color_std,
             min_chroma=min_chroma,
             hue_balance=hue_balance,
+            folder_weights=_folder_weights(folder_weight),
             composite=composite,
             sky_list=_str(sky_list),
             ground_list=_str(ground_list),
@@ -428,6 +435,17 @@ def train(
         raise typer.Exit(130) from None
     if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process speaks
         console.print(f"weights: {weights}")
+
+
+def _folder_weights(specs: list[str]) -> dict[str, float]:
+    weights = {}
+    for spec in specs:
+        folder, _, factor = spec.partition("=")
+        try:
+            weights[folder] = float(factor)
+        except ValueError:
+            raise UserError(f"--folder-weight {spec!r}: expected FOLDER=FACTOR") from None
+    return weights
 
 
 def _str(path: Path | None) -> str | None:

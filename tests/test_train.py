@@ -17,6 +17,7 @@ from filmcolor.train import loop
 from filmcolor.train.data import (
     ColorStats,
     DataError,
+    folder_weights,
     hue_weights,
     read_list,
     scan_folder,
@@ -125,6 +126,15 @@ def test_hue_balance_evens_out_the_mean_hues():
     draws = BatchSampler(10, 10, seed=1, total_steps=40, weights=weights)
     share = sum(i == 9 for batch in draws for i, _ in batch) / 400
     assert 0.4 < share < 0.6
+
+
+def test_folder_weights_multiply_the_draws_of_a_folder(photos):
+    images = scan_folder(photos)
+    weights = folder_weights(images, photos, {"forest": 3.0}, None)
+    forest = [it.path.parent.name == "forest" for it in images.items]
+    assert all(float(w) == (3.0 if f else 1.0) for w, f in zip(weights, forest, strict=True))
+    with pytest.raises(DataError, match="no training image in lake"):
+        folder_weights(images, photos, {"lake": 2.0}, None)
 
 
 def test_composite_puts_the_sky_above_the_ground():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from filmcolor.errors import UserError
@@ -37,6 +37,7 @@ class TrainConfig:
     min_color_std: float = 6.0  # a*b* spread (std) under which an image may be gray
     min_chroma: float = 10.0  # mean a*b* chroma under which it may be gray ("chroma" rule)
     hue_balance: float = 0.0  # 0 samples images uniformly, 1 evens out their mean hues
+    folder_weights: dict[str, float] = field(default_factory=dict)  # sub-folder -> factor
     composite: float = 0.0  # share of samples made of a sky above a ground texture
     sky_list: str | None = None  # skies for the composites (list file, paths relative to data)
     ground_list: str | None = None  # ground textures for the composites

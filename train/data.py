@@ -208,6 +208,27 @@ def ab_histogram(
     return counts
 
 
+def folder_weights(
+    images: ImageSet, root: Path, factors: dict[str, float], weights: torch.Tensor | None
+) -> torch.Tensor:
+    """Sampling weights multiplied by ``factors[folder]`` for the images in each named
+    sub-folder of ``root`` (e.g. ``{"photos": 2.5}`` draws photographs 2.5 times as often).
+
+    Raises:
+        DataError: a named folder holds none of the images.
+    """
+    out = torch.ones(len(images.items), dtype=torch.float64) if weights is None else weights
+    out = out.clone()
+    for folder, factor in factors.items():
+        inside = [
+            i for i, it in enumerate(images.items) if (Path(root) / folder) in it.path.parents
+        ]
+        if not inside:
+            raise DataError(f"--folder-weight {folder}={factor:g}: no training image in {folder}")
+        out[inside] *= factor
+    return out
+
+
 def _screen_one(path: Path) -> tuple[str, list[float] | None, str]:
     try:
         stats = color_stats(read_rgb(path))
@@ -385,6 +406,8 @@ def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dic
             }
         )
     weights = hue_weights(train.stats, cfg.hue_balance) if cfg.hue_balance else None
+    if cfg.folder_weights:
+        weights = folder_weights(train.kept, root, cfg.folder_weights, weights)
     composites = None
     if cfg.composite:
         if not (cfg.sky_list and cfg.ground_list):
