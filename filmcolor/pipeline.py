@@ -19,6 +19,12 @@ more function called in :func:`_run_network` or in the encode thread.
 
 Only chrominance comes from the network: the Y plane written is the Y plane read.
 Progress goes to an ``on_progress`` callback; nothing here prints.
+
+The film is written in segments of whole shots (:mod:`filmcolor.segments`): each run of
+consecutive segments still to do goes through the stages above once, from a seek to its
+first frame (:func:`filmcolor.video_io.decode_span`) to a writer that publishes one part per
+segment (:class:`filmcolor.video_io.PartsWriter`); the join remuxes the parts with the
+input's other streams. A crash keeps the parts written; under torchrun, ranks share them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import av
 import numpy as np
 import torch
 
+from filmcolor.checks import check_black_and_white, check_detector, check_encoder_settings
 from filmcolor.color import (
     LumaFormat,
     OutputFormat,
@@ -43,26 +50,41 @@ from filmcolor.color import (
     lightness_of,
     scale_luma,
 )
-from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer, style_vector, thumb224
+from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer, thumb224
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.shots import Shot, analyse, check_starts, read_csv, shots_from_cuts
+from filmcolor.segments import (
+    DEFAULT_SEGMENT_FRAMES,
+    Parts,
+    Plan,
+    Segment,
+    World,
+    fingerprint,
+    plan_segments,
+)
+from filmcolor.shots import Shot, analyse, check_starts, read_shot_list, shots_from_cuts
+from filmcolor.styles import csv_styles, parse_reference, style_vector
 from filmcolor.temporal import DEFAULT_TEMPORAL, FollowMotion, ShotLevel, despeckle, gray8
 from filmcolor.video_io import (
     DecodeReport,
+    PartsWriter,
     VideoInfo,
     VideoInputError,
     VideoOutputError,
     VideoWriter,
     check_codec_fits,
     choose_output_format,
+    decode_span,
     decode_video,
+    join_parts,
     luma_format,
     luma_plane,
     make_frame,
     plan_streams,
     probe,
+    sample_rgb,
 )
+from filmcolor.weights import default_model_path
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +116,10 @@ class ColorizeConfig:
     keyframes: int = 5  # frames whose global vectors are averaged per shot
     max_damaged: int = 10
     temporal: float = DEFAULT_TEMPORAL  # steady colour within a shot (filmcolor.temporal); 0 = off
+    force: bool = False  # colorize a film that is already in colour (its chroma is replaced)
+    max_pixels: int | None = None  # largest frame; None = what this machine's memory takes
+    fresh: bool = False  # start over even when the parts of an interrupted run fit
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES  # pass 2 writes parts of whole shots this long
 
 
 @dataclass
@@ -109,8 +135,18 @@ class ColorizeResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def default_output(video: Path) -> Path:
-    """``<stem>_color.mp4`` beside the input."""
+def default_output(video: Path, codec: str = "libx264") -> Path:
+    """``<stem>_color`` beside the input, in the input's container when that holds ``codec``
+    and every stream as it is (an MKV with subtitles stays MKV), else .mp4, else .mkv."""
+    suffixes = [video.suffix.lower()] if video.suffix else []
+    for suffix in [*suffixes, ".mp4", ".mkv"]:
+        out = video.with_name(f"{video.stem}_color{suffix}")
+        try:
+            check_codec_fits(out, codec)
+            if all(p.action == "copy" for p in plan_streams(probe(video), out)):
+                return out
+        except UserError:  # an input that cannot be read is reported by colorize_video
+            continue
     return video.with_name(f"{video.stem}_color.mp4")
 
 
@@ -130,65 +166,42 @@ def check_output(cfg: ColorizeConfig) -> Path:
     return out
 
 
-def colorize_video(
+@dataclass
+class ShotPlan:
+    """Pass 1 as ``colorize`` runs it: the shots, and the global vector that colours each."""
+
+    shots: list[Shot]
+    total: int  # frames: counted by pass 1, or the header's estimate when it was skipped
+    vectors: dict[int, torch.Tensor]  # shot index -> (1, D); missing = pass 2 computes it
+    styles: dict[int, str]  # shot index -> the reference that colours it; missing = its own
+    ran_pass1: bool  # False when --style and --shots leave nothing for pass 1 to do
+
+
+def plan_shots(
     cfg: ColorizeConfig,
-    on_progress: ProgressFn | None = None,
+    info: VideoInfo,
+    colorizer: Colorizer,
     on_warning: WarnFn | None = None,
-    colorizer: Colorizer | None = None,
-) -> ColorizeResult:
-    """Colorize ``cfg.input`` into ``cfg.output``.
+    on_progress: ProgressFn | None = None,
+) -> ShotPlan:
+    """The shots and their global vectors, from ``--shots`` (with its ``style`` column),
+    ``--style`` and pass 1. ``filmcolor preview`` calls it too, so it shows what ``colorize``
+    will do.
 
-    Everything a user can get wrong (input, output, streams the container cannot hold, style
-    image, shot list, model file) is checked before the network runs.
-
-    Args:
-        cfg: the run's options.
-        on_progress: receives :class:`filmcolor.progress.Progress` reports.
-        on_warning: receives warnings meant for the user (default: logged).
-        colorizer: an already loaded model (for repeated calls); None = load ``cfg.model``.
+    A shot's vector is, in order of precedence: its row's ``style`` reference, ``--style``,
+    or the mean of its keyframes' own vectors (pass 1).
 
     Raises:
-        UserError: with a message meant for the user (VideoInputError, VideoOutputError,
-            StyleImageError, ShotListError, ModelFileError).
+        ShotListError, StyleImageError: before pass 1 decodes a frame.
     """
-    t0 = time.perf_counter()
-    warnings: list[str] = []
-
-    def warn(message: str) -> None:
-        warnings.append(message)
-        (on_warning or log.warning)(message)
-
-    if cfg.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
-    if cfg.render_size < 0:
-        raise UserError("--render-size must be positive (or 0 for the frame's own size)")
-    info = probe(cfg.input)
-    out = check_output(cfg)
-    fmt = choose_output_format(info, cfg.codec)
-    plans = plan_streams(info, out)
-    for p in plans:
-        if p.action == "transcode":
-            warn(
-                f"{p.kind} stream #{p.index} ({p.codec}) cannot go into {out.suffix} as is; "
-                f"transcoding it to {p.target_codec}"
-            )
-    if info.interlaced:
-        warn(
-            "the video is interlaced; colour is computed per frame "
-            "(deinterlace first for best results)"
-        )
-    if fmt.bits < info.bit_depth:
-        warn(
-            f"{cfg.codec} holds at most {fmt.bits} bits; luma is rounded from {info.bit_depth} bits"
-        )
-    given_cuts = None
+    shot_list = given_cuts = None
     if cfg.shots:
-        given_cuts = read_csv(cfg.shots, fps=info.fps, start=info.start_time, on_warning=warn)
-    if colorizer is None:
-        colorizer = Colorizer.load(
-            cfg.model, cfg.device, cfg.precision, cfg.temperature, cfg.render_size
+        shot_list = read_shot_list(
+            cfg.shots, fps=info.fps, start=info.start_time, on_warning=on_warning
         )
+        given_cuts = shot_list.cuts
     style = style_vector(colorizer, cfg.style) if cfg.style else None
+    per_shot = csv_styles(colorizer, shot_list) if shot_list else {}
 
     # Pass 1: the shots, and a global vector for each (unless --style gives one for all).
     ran_pass1 = style is None or given_cuts is None
@@ -214,40 +227,172 @@ def colorize_video(
             check_starts(given_cuts, total, cfg.shots)
         shots = shots_from_cuts(given_cuts, max(total, max(given_cuts, default=0) + 1))
         vectors = {}
+    styles = {}
     if style is not None:
         vectors = dict.fromkeys(range(len(shots)), style)
+        styles = dict.fromkeys(range(len(shots)), parse_reference(cfg.style).label)
+    for k, shot in enumerate(shots):
+        if shot.start in per_shot:
+            styles[k], vectors[k] = per_shot[shot.start]
+    return ShotPlan(shots, total, vectors, styles, ran_pass1)
 
-    # Pass 2.
-    report = DecodeReport()
-    source = av.open(str(info.path))  # open until the end: copied packets point into it
-    with source, VideoWriter(out, info, fmt, plans, cfg.crf, cfg.preset) as writer:
-        job = Pass2(
-            colorizer=colorizer,
-            shots=shots,
-            vectors=vectors,
-            luma=luma_format(info),
-            fmt=fmt,
-            batch_size=cfg.batch_size,
-            keyframes=cfg.keyframes,
-            total=total,
-            on_progress=on_progress,
-            temporal=cfg.temporal,
-        )
-        copy_streams = tuple(p.index for p in plans)
-        frames = _pass2(job, cfg, info, source, copy_streams, report, writer)
-        if report.damaged_packets:
-            warn(f"skipped {report.damaged_packets} damaged video packet(s)")
-        if report.fixed_timestamps:
-            warn(f"{report.fixed_timestamps} frame(s) had missing or out-of-order timestamps")
-        if ran_pass1 and frames != total:
-            raise VideoOutputError(
-                f"pass 2 decoded {frames} frames, pass 1 {total}; not keeping it"
+
+def colorize_video(
+    cfg: ColorizeConfig,
+    on_progress: ProgressFn | None = None,
+    on_warning: WarnFn | None = None,
+    colorizer: Colorizer | None = None,
+) -> ColorizeResult:
+    """Colorize ``cfg.input`` into ``cfg.output``, resuming from the parts an interrupted run
+    left in ``<output>.parts`` when they fit (see :mod:`filmcolor.segments`); under torchrun,
+    every process calls this and they share the segments.
+
+    Everything a user can get wrong (input, output, streams the container cannot hold, style
+    image, shot list, model file) is checked before the network runs.
+
+    Args:
+        cfg: the run's options.
+        on_progress: receives :class:`filmcolor.progress.Progress` reports.
+        on_warning: receives warnings meant for the user (default: logged).
+        colorizer: an already loaded model (for repeated calls); None = load ``cfg.model``.
+
+    Raises:
+        UserError: with a message meant for the user (VideoInputError, VideoOutputError,
+            StyleImageError, ShotListError, ModelFileError).
+    """
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        (on_warning or log.warning)(message)
+
+    if cfg.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if cfg.render_size < 0:
+        raise UserError("--render-size must be positive (or 0 for the frame's own size)")
+    check_encoder_settings(cfg.codec, cfg.crf)
+    check_detector(cfg.detector)
+    info = probe(cfg.input, cfg.max_pixels)
+    if not cfg.force:
+        check_black_and_white(sample_rgb(info), str(info.path))
+    out = check_output(cfg)
+    fmt = choose_output_format(info, cfg.codec)
+    plans = plan_streams(info, out)
+    for p in plans:
+        if p.action == "transcode":
+            warn(
+                f"{p.kind} stream #{p.index} ({p.codec}) cannot go into {out.suffix} as is; "
+                f"transcoding it to {p.target_codec}"
             )
-        if info.frames_in_header and frames != info.frames_in_header:
-            warn(f"the header says {info.frames_in_header} frames; the file holds {frames}")
-        writer.commit(overwrite=cfg.overwrite)
-        packets = dict(writer.packets)
-    return ColorizeResult(out, frames, shots, packets, report, time.perf_counter() - t0, warnings)
+    if info.interlaced:
+        first = "top" if info.field_order in (2, 5) else "bottom"  # TT, BT: top shown first
+        warn(
+            f"the video is interlaced ({first} field first); it stays interlaced, with the same "
+            "field order, and each frame is coloured as a whole (README: What is kept)"
+        )
+    if fmt.bits < info.bit_depth:
+        warn(
+            f"{cfg.codec} holds at most {fmt.bits} bits; luma is rounded from {info.bit_depth} bits"
+        )
+    world = World.from_env()  # one process, or one of torchrun's
+    if colorizer is None:
+        colorizer = Colorizer.load(
+            cfg.model, world.device(cfg.device), cfg.precision, cfg.temperature, cfg.render_size
+        )
+    model = cfg.model or default_model_path()
+    pixels = fingerprint(cfg, colorizer.device.type, colorizer.dtype, model)
+    parts = Parts(out, pixels)
+
+    # Pass 1 on rank 0, unless the parts of an interrupted run can be kept.
+    with world.first():
+        if world.rank == 0:
+            kept = parts.resume(cfg.fresh, warn)
+            if kept is None:
+                parts.start(plan_film(cfg, info, colorizer, warn, on_progress))
+            elif on_progress:
+                on_progress(Progress("resume", parts.saved_frames(), kept.frames))
+            parts.check_space(cfg.codec, info.width, info.height, info.path.stat().st_size)
+    plan = parts.load()
+
+    # Pass 2 on every rank: the segments not done yet, each written as a part.
+    report = DecodeReport()
+    done = parts.saved_frames()
+    moved = 0
+    try:
+        for run in parts.runs(world):
+            job = segment_job(run, plan, cfg, info, colorizer, fmt, done, on_progress)
+            first = run[0]
+            frames = decode_span(
+                info.path,
+                first.start,
+                first.pts,
+                job.total,
+                max_damaged=cfg.max_damaged,
+                report=report,
+            )
+            segment_parts = [(parts.part(s), s.frames) for s in run]
+            with PartsWriter(segment_parts, info, fmt, cfg.crf, cfg.preset, first.start) as writer:
+                done += _pass2(job, cfg, info, frames, (), report, writer)
+            moved += writer.moved
+    except UserError:
+        if world.size == 1:
+            raise
+        log.exception("rank %d: a segment of %s failed", world.rank, cfg.input)
+        # the barrier below is still reached: rank 0 then reports the missing segment
+    world.barrier()
+    if world.rank != 0:
+        return ColorizeResult(out, done, plan.shots, {}, report, time.perf_counter() - t0, warnings)
+
+    # The join on rank 0.
+    missing = parts.missing()
+    if missing:
+        raise VideoOutputError(
+            f"{len(missing)} segment(s) of {out.name} were not written (a process failed); "
+            "run the same command again to write them"
+        )
+    if report.damaged_packets:
+        warn(f"skipped {report.damaged_packets} damaged video packet(s)")
+    if report.fixed_timestamps:
+        warn(f"{report.fixed_timestamps} frame(s) had missing or out-of-order timestamps")
+    if info.frames_in_header and plan.frames != info.frames_in_header:
+        warn(f"the header says {info.frames_in_header} frames; the file holds {plan.frames}")
+    if moved:
+        warn(
+            f"{out.suffix} files keep no timestamps: {moved} frame(s) of this "
+            f"variable-rate film are shown at a constant {float(info.fps):g} fps "
+            f"(.mkv or .mp4 keep every timestamp)"
+        )
+    files = [parts.part(s) for s in plan.segments]
+    writer = join_parts(files, out, info, fmt, plans, cfg.crf, cfg.preset, cfg.overwrite)
+    parts.remove()
+    packets = dict(writer.packets)
+    seconds = time.perf_counter() - t0
+    return ColorizeResult(out, writer.frames, plan.shots, packets, report, seconds, warnings)
+
+
+def plan_film(
+    cfg: ColorizeConfig,
+    info: VideoInfo,
+    colorizer: Colorizer,
+    warn: WarnFn,
+    on_progress: ProgressFn | None,
+) -> Plan:
+    """Pass 1 (:func:`plan_shots`) and the segments of pass 2. When ``--style`` and
+    ``--shots`` leave pass 1 nothing to compute, the frames are still decoded once and
+    counted: segments need the exact count and each shot's first timestamp."""
+    shot_plan = plan_shots(cfg, info, colorizer, warn, on_progress)
+    shots, total = shot_plan.shots, shot_plan.total
+    if not shot_plan.ran_pass1:
+        counted = analyse(
+            info,
+            cuts=[s.start for s in shots[1:]],
+            max_damaged=cfg.max_damaged,
+            on_progress=on_progress,
+        )
+        shots, total = counted.shots, counted.frames
+    segments = plan_segments(shots, info.time_base, cfg.segment_frames)
+    return Plan(total, shots, shot_plan.vectors, segments)
 
 
 # Pass 2: the messages between the stages.
@@ -308,13 +453,19 @@ class Pass2:
 
 
 def decode(
-    source: av.container.InputContainer,
+    source: av.container.InputContainer | Iterator[av.VideoFrame],
     max_damaged: int,
     report: DecodeReport,
     copy_streams: tuple[int, ...],
     put: Callable[[Frame | Packet | None], None],
 ) -> None:
-    """Decode thread: every video frame as a :class:`Frame`, other packets as :class:`Packet`."""
+    """Decode thread: every video frame as a :class:`Frame`, other packets as :class:`Packet`.
+    ``source`` is an open file, or frames already decoded (the segments of one run)."""
+    if not isinstance(source, av.container.InputContainer):
+        for frame in source:
+            put(Frame(luma_plane(frame), frame.pts))
+        put(_END)
+        return
     for frame in decode_video(
         source,
         max_damaged=max_damaged,
@@ -512,3 +663,46 @@ def _pass2(
     if not finished:
         raise VideoInputError(f"{info.path}: decoding stopped unexpectedly")
     return frames
+
+
+def segment_job(
+    run: list[Segment],
+    plan: Plan,
+    cfg: ColorizeConfig,
+    info: VideoInfo,
+    colorizer: Colorizer,
+    fmt: OutputFormat,
+    done: int,
+    on_progress: ProgressFn | None,
+) -> Pass2:
+    """Pass 2's shared state for a run of consecutive segments: their shots, numbered from the
+    run's first frame and shot, and progress reported in the film's frames and shots."""
+    first, last = run[0], run[-1]
+    shots = [
+        Shot(s.start - first.start, s.end - first.start, s.start_time, s.end_time)
+        for s in plan.shots
+        if first.start <= s.start < last.end
+    ]
+    vectors = {
+        k - first.shot: v
+        for k, v in plan.vectors.items()
+        if first.shot <= k < first.shot + len(shots)
+    }
+
+    def progress(p: Progress) -> None:
+        on_progress(
+            Progress(p.stage, done + p.done, plan.frames, first.shot + p.shot, len(plan.shots))
+        )
+
+    return Pass2(
+        colorizer=colorizer,
+        shots=shots,
+        vectors=vectors,
+        luma=luma_format(info),
+        fmt=fmt,
+        batch_size=cfg.batch_size,
+        keyframes=cfg.keyframes,
+        total=last.end - first.start,
+        on_progress=progress if on_progress else None,
+        temporal=cfg.temporal,
+    )

@@ -103,6 +103,9 @@ class FollowMotion:
         previous frame's; ``gray`` (h, w) uint8 is the levelled lightness the network saw."""
         if shot != self.shot or self.prev is None or self.prev[0].shape != gray.shape:
             self.shot, self.prev = shot, (gray, pred)
+            # A DIS object's results depend on the calls before (by ~1e-5): a new one per shot
+            # makes a shot's colours the same whatever came before it (segments, torchrun).
+            self.flow = cv2.DISOpticalFlow_create(FLOW_PRESET)
             return pred
         prev_gray, prev_ab = self.prev
         moved_ab, confidence = self.moved(prev_gray, gray, prev_ab)

@@ -123,15 +123,16 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path, film, tiny_model, monkeyp
     result = invoke("colorize", film, "-o", out, *opts(tiny_model))
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["o.mp4.parts"]  # to resume from
+    assert "run the same command again to resume" in " ".join(result.stderr.split())
 
 
 def test_shots_command_prints_and_writes_the_list(tmp_path, film):
     csv = tmp_path / "shots.csv"
     result = invoke("shots", film, "--csv", csv)
     assert result.exit_code == 0, result.stderr
-    assert "2 shot(s), 30 frames" in result.stdout
-    assert csv.read_text().splitlines()[1:] == ["1,0,15,0.000,0.600", "2,15,15,0.600,1.200"]
+    assert "2 shots, 30 frames" in result.stdout
+    assert csv.read_text().splitlines()[1:] == ["1,0,15,0.000,0.600,", "2,15,15,0.600,1.200,"]
     assert_one_line_error(invoke("shots", tmp_path / "none.mp4"), "not found")
 
 
@@ -145,7 +146,7 @@ def test_frames_command_summary_and_refusals(tmp_path, tiny_model):
     (src / "b.png").write_bytes(b"junk")
     result = invoke("frames", src, "-o", tmp_path / "out", *opts(tiny_model))
     assert result.exit_code == 0, result.stderr
-    assert "1 image(s) written" in result.stdout and "1 skipped" in result.stdout
+    assert "1 image written" in result.stdout and "1 skipped" in result.stdout
     assert "b.png" in result.stderr
     assert (tmp_path / "out" / "a.png").is_file()
     assert_one_line_error(invoke("frames", src, "-o", src, *opts(tiny_model)), "originals")

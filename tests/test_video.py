@@ -9,9 +9,10 @@ import pytest
 from media import packets, read_video, write_clip
 
 from filmcolor import pipeline
-from filmcolor.colorizer import style_vector
+from filmcolor.checks import AlreadyColourError
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.shots import shots_from_cuts, write_csv
+from filmcolor.styles import style_vector
 from filmcolor.video_io import VideoInputError, VideoOutputError, probe
 
 
@@ -68,7 +69,7 @@ def test_odd_size_keeps_size(tmp_path, colorizer):
     write_clip(src, shot_frames(12, size=(63, 47)), codec="ffv1", pix_fmt="gray")
     for codec in ("libx264", "ffv1"):
         out = tmp_path / f"odd_{codec}.mp4"
-        run(src, out, colorizer, codec=codec, crf=0)
+        run(src, out, colorizer, codec=codec, crf=0 if codec == "libx264" else None)
         b = read_video(out)
         assert (b["width"], b["height"]) == (63, 47)
         assert (b["y"] == read_video(src)["y"]).all()
@@ -103,7 +104,10 @@ def test_colour_input_keeps_its_luma(tmp_path, colorizer):
     src = tmp_path / "colour.mkv"
     write_clip(src, n=8, codec="ffv1", pix_fmt="yuv444p", rgb=True)
     out = tmp_path / "colour_out.mkv"
-    run(src, out, colorizer, codec="ffv1")
+    with pytest.raises(AlreadyColourError, match="--force"):  # colour is not replaced unasked
+        run(src, out, colorizer, codec="ffv1")
+    assert not out.exists()
+    run(src, out, colorizer, codec="ffv1", force=True)
     assert (read_video(out)["y"] == read_video(src)["y"]).all()
 
 
@@ -190,7 +194,9 @@ def test_interrupt_leaves_nothing_under_the_final_name(tmp_path, colorizer, monk
     with pytest.raises(KeyboardInterrupt):
         run(src, tmp_path / "out.mp4", colorizer)
     assert not (tmp_path / "out.mp4").exists()
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == ["out.mp4.parts"]  # kept to resume from
+    kept = {p.suffix for p in (tmp_path / "out.mp4.parts").iterdir()}
+    assert kept <= {".json", ".safetensors", ".claim"}  # no half-written part
 
 
 def test_existing_output_and_input_as_output_are_refused(tmp_path, colorizer):
