@@ -16,6 +16,9 @@ One run measures:
   generated 640x480 clip, and the sum decode + network + encode that bounds the full run.
 - ``memory``: peak RSS of ``filmcolor colorize`` (a child process, ``os.wait4``) for short and
   long clips.
+- ``segments`` (``--segments``): full ``colorize`` written in segments against the commit
+  before segments came in (a ``git worktree`` of it), run back to back on the same clip; with
+  ``--torchrun``, 2 processes against 1 with the same total threads.
 - ``targets``: each speed target (network >= 70% of the bf16 peak, colorize within 10% of the
   stage sum and >= 12 frames/s at 640x480, peak RSS flat in the film's length), met or not,
   with the numbers it rests on.
@@ -28,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -526,6 +531,126 @@ def memory(model_path: Path, folder: Path, args) -> dict:
     return out
 
 
+# Segments: the resumable pipeline against the one it replaced, and torchrun.
+
+# The CLI in a child, saying which filmcolor it imported (a worktree's, or this checkout's).
+_CLI = """
+import runpy, sys, filmcolor
+print("filmcolor from", filmcolor.__file__, file=sys.stderr)
+sys.argv[0] = "filmcolor"
+runpy.run_module("filmcolor.cli", run_name="__main__")
+"""
+
+
+def segments_baseline(rev: str | None) -> str:
+    """The commit before segments came in (the parent of the one that added segments.py), or
+    ``rev``; HEAD while segments are not committed yet."""
+    if rev:
+        return rev
+    added = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", "filmcolor/segments.py"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    return f"{added[-1]}^" if added else "HEAD"
+
+
+def worktree(rev: str, folder: Path) -> Path:
+    """A checkout of ``rev`` importable as ``filmcolor`` (models/ and train/ linked into the
+    package as the editable install maps them)."""
+    tree = folder / "baseline"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True)
+    for sub in ("models", "train"):
+        (tree / "filmcolor" / sub).symlink_to(tree / sub)
+    return tree
+
+
+def cli_seconds(args: list[str], env: dict) -> tuple[float, str]:
+    """``filmcolor colorize`` in a child: the seconds it reports (model load, both passes,
+    the join) and which filmcolor it ran."""
+    child = subprocess.run(
+        [sys.executable, "-c", _CLI, *args],
+        capture_output=True, text=True, env=env, check=False,
+        cwd=tempfile.gettempdir(),  # not this checkout: `-c` puts the working folder first
+    )  # fmt: skip
+    if child.returncode != 0:
+        raise RuntimeError(f"colorize failed: {child.stderr[-800:]}")
+    seconds = float(re.findall(r" in ([\d.]+) s", " ".join(child.stdout.split()))[-1])
+    where = next(ln for ln in child.stderr.splitlines() if ln.startswith("filmcolor from"))
+    return seconds, where.split()[-1]
+
+
+def segments(model_path: Path, folder: Path, args) -> dict:
+    """The segmented pipeline (one process) against the commit before it, back to back on the
+    same clip; then torchrun with 2 processes against 1 process with the same threads."""
+    n = args.segment_clip
+    clip = write_film(folder / f"segments{n}.mp4", n)  # a cut every 120 frames
+    common = ["colorize", str(clip), "--overwrite"]
+    # Stages added since the baseline are switched off, so that only segmenting differs.
+    newer = [f.name for f in dataclasses.fields(ColorizeConfig) if f.name in ("temporal",)]
+    off = [arg for name in newer for arg in (f"--{name}", "0")]  # options the baseline lacks
+    if model_path != default_model_path():
+        common += ["--model", str(model_path)]
+    rev = segments_baseline(args.baseline)
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    tree = worktree(rev, folder)
+    cores = os.cpu_count() or 1
+    env = {**os.environ, "OMP_NUM_THREADS": str(cores)}
+    base_env = {**env, "PYTHONPATH": str(tree)}
+    runs: dict[str, list[float]] = {"segmented": [], "baseline": []}
+    try:
+        for _ in range(args.repeats):  # alternate, so slow phases of the machine hit both
+            sec, where = cli_seconds(
+                common + off + ["-o", str(folder / "seg.mp4"), "--segment-frames", "120"], env
+            )
+            assert str(tree) not in where
+            runs["segmented"].append(sec)
+            sec, where = cli_seconds(common + ["-o", str(folder / "base.mp4")], base_env)
+            assert where.startswith(str(tree)), where
+            runs["baseline"].append(sec)
+            print(json.dumps({k: v[-1] for k, v in runs.items()}), file=sys.stderr, flush=True)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False)
+    best = {k: min(v) for k, v in runs.items()}
+    out: dict = {
+        "clip": f"640x480, {n} frames, x264, a cut every 120 frames",
+        "baseline_commit": sha,
+        "switched_off_since_baseline": newer,
+        "segment_frames": 120,
+        "seconds": runs,
+        "frames_per_s_best": {k: round(n / v, 2) for k, v in best.items()},
+        "ratio_best": round(best["baseline"] / best["segmented"], 3),
+    }
+    if args.torchrun:
+        out["torchrun"] = sharded(common + off, folder, n, cores)
+    return out
+
+
+def sharded(common: list[str], folder: Path, n: int, cores: int) -> dict:
+    """torchrun --nproc_per_node 2 (``cores`` / 2 threads each) against one process with
+    ``cores`` threads, small segments so both processes get work."""
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    args = common + ["-o", str(folder / "tr.mp4"), "--segment-frames", "120"]
+    one, _ = cli_seconds(args, {**os.environ, "OMP_NUM_THREADS": str(cores)})
+    t0 = time.perf_counter()
+    child = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "filmcolor.cli", *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if child.returncode != 0:
+        raise RuntimeError(f"torchrun failed: {child.stderr[-800:]}")
+    two = float(re.findall(r" in ([\d.]+) s", " ".join(child.stdout.split()))[-1])
+    return {
+        "one_process_s": one,
+        "two_processes_s": two,
+        "two_processes_wall_s": round(wall, 2),
+        "speedup": round(one / two, 3),
+        "frames_per_s": {"one": round(n / one, 2), "two": round(n / two, 2)},
+    }
+
+
 # Targets.
 
 
@@ -560,6 +685,13 @@ def targets(report: dict) -> dict:
         }
         fps = st["colorize"]["frames_per_s"]
         t["colorize_640x480_frames_per_s"] = {"target": ">= 12", "measured": fps, "met": fps >= 12}
+    seg = report.get("segments")
+    if seg:
+        t["segmented_vs_unsegmented"] = {
+            "target": ">= 0.95",
+            "measured": seg["ratio_best"],
+            "met": seg["ratio_best"] >= 0.95,
+        }
     mem = report.get("memory")
     if mem and len(mem) >= 2:
         keys = sorted(mem, key=int)
@@ -584,6 +716,11 @@ def main() -> None:
     parser.add_argument(
         "--variants", type=int, default=0, help="N: full runs on N frames with one change each"
     )
+    parser.add_argument("--segments", action="store_true", help="segmented vs the commit before")
+    parser.add_argument("--segment-clip", type=int, default=360, help="frames of that clip")
+    parser.add_argument("--repeats", type=int, default=3, help="back-to-back pairs of runs")
+    parser.add_argument("--baseline", help="commit to compare with [default: before segments]")
+    parser.add_argument("--torchrun", action="store_true", help="with --segments: 2 processes")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
 
@@ -624,6 +761,8 @@ def main() -> None:
             report["stages"] = stages(model_path, cfg, net, folder, args)
         if "memory" not in args.skip:
             report["memory"] = memory(model_path, folder, args)
+        if args.segments:
+            report["segments"] = segments(model_path, folder, args)
     report["targets"] = targets(report)
     text = json.dumps(report, indent=1)
     print(text)
