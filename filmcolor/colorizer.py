@@ -2,9 +2,10 @@
 
 :class:`Colorizer` holds the network on its device and precision, with BatchNorm folded into
 the convolutions and the weights in channels-last order. Its global path turns a 224x224
-thumbnail (:func:`thumb224`) into one vector per shot or image; its local path turns lightness
-at the render size and that vector into a*b*. Stills, pass 1 (:mod:`filmcolor.shots`) and
-pass 2 (:mod:`filmcolor.pipeline`) all go through it.
+thumbnail (:func:`thumb224`) into one vector per shot, image or style reference
+(:mod:`filmcolor.styles`); its local path turns lightness at the render size and that vector
+into a*b*. Stills, pass 1 (:mod:`filmcolor.shots`) and pass 2 (:mod:`filmcolor.pipeline`) all
+go through it.
 """
 
 from __future__ import annotations
@@ -18,17 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from filmcolor.device import autocast, resolve_device, resolve_precision
-from filmcolor.errors import UserError
-from filmcolor.images import ImageReadError, read_luma
 from filmcolor.models import GLOBAL_SIZE, ColorizationNet
-from filmcolor.models.color import gray_to_lightness
 from filmcolor.weights import load_model
 
 DEFAULT_RENDER_SIZE = 256  # short side the network runs at; see README "Render size"
-
-
-class StyleImageError(UserError):
-    """A ``--style`` reference that cannot be read."""
 
 
 def fold_batchnorm(model: ColorizationNet) -> ColorizationNet:
@@ -143,17 +137,3 @@ def thumb224(y: np.ndarray, lut: torch.Tensor) -> torch.Tensor:
     interp = cv2.INTER_AREA if min(y.shape) > GLOBAL_SIZE else cv2.INTER_LINEAR
     small = cv2.resize(y, (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
     return lut[torch.from_numpy(small.astype(np.int64))][None] / 100
-
-
-def style_vector(colorizer: Colorizer, path: Path) -> torch.Tensor:
-    """One global vector (1, D) from a reference image, for the whole film.
-
-    Raises:
-        StyleImageError: missing or unreadable image.
-    """
-    try:
-        y, bits = read_luma(path)
-    except ImageReadError as e:
-        raise StyleImageError(f"--style: {e}") from None
-    lut = gray_to_lightness(bits)
-    return colorizer.global_vector(thumb224(y, lut)[None])

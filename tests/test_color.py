@@ -48,10 +48,11 @@ def test_lab_to_rgb_matches_skimage_and_round_trips():
 
 
 def test_batched_on_leading_dims():
-    rgb = torch.rand(2, 3, 3, 5, 7, dtype=torch.float64)
+    rgb = torch.rand(2, 3, 3, 5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     lab = rgb_to_lab(rgb)
     assert lab.shape == rgb.shape and lab.dtype == torch.float32
-    torch.testing.assert_close(rgb_to_lab(rgb[1, 2]), lab[1, 2])
+    # float32 L* up to 100: a batched matmul may round differently in the last bits
+    torch.testing.assert_close(rgb_to_lab(rgb[1, 2]), lab[1, 2], atol=1e-4, rtol=0)
     torch.testing.assert_close(lab_to_rgb(lab), rgb.float(), atol=1e-4, rtol=0)
 
 
