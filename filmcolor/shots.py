@@ -107,9 +107,20 @@ class CutDetector:
         self.fps = Fraction(fps)
         self.frames = 0
         self.cuts: list[int] = []
+        self.level: float | None = None  # running mean brightness (see :meth:`add`)
 
     def add(self, gray: np.ndarray) -> None:
-        """Add the next frame: (h, w) uint8 luma, already small."""
+        """Add the next frame: (h, w) uint8 luma, already small.
+
+        Brightness flicker of old prints (a few percent, frame to frame) is taken out first: the
+        frame is scaled towards a running mean brightness, by at most 20% either way, so a
+        flickering frame is not a cut and a real cut still differs in content and brightness.
+        """
+        mean = float(gray.mean())
+        self.level = mean if self.level is None else 0.9 * self.level + 0.1 * mean
+        gain = min(max(self.level / max(mean, 1.0), 0.8), 1.25)
+        if abs(gain - 1) > 1e-3:
+            gray = cv2.convertScaleAbs(gray, alpha=gain)
         bgr = np.repeat(gray[:, :, None], 3, axis=2)  # R=G=B, so the detector's V is our luma
         found = self.detector.process_frame(FrameTimecode(self.frames, self.fps), bgr)
         self.cuts.extend(tc.frame_num for tc in found)

@@ -28,6 +28,7 @@ import torch
 DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (README)
 LEVEL_MEMORY = 0.9  # weight of the running level against the new frame's own brightness
 FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
+FLOW_SIDE = 128  # the flow is computed with the short side at most this, px (chroma is smooth)
 LUMA_TOLERANCE = (6.0, 18.0)  # |L* - moved L*|: full confidence below, none above (ramp)
 
 
@@ -50,7 +51,8 @@ class ShotLevel:
 
         The first frame of a shot sets the level and is returned as it is.
         """
-        means = small.mean(dim=(1, 2, 3)).tolist()
+        x = small.numpy()  # numpy, not torch: small ops in torch wake its threads (slow)
+        means = x.mean(axis=(1, 2, 3), dtype=np.float64).tolist()
         gains = []
         for m in means:
             if shot != self.shot:
@@ -61,8 +63,8 @@ class ShotLevel:
             gains.append(self.level / m if m > 1e-3 else 1.0)
         if all(g == 1.0 for g in gains):
             return small
-        gain = torch.tensor(gains, dtype=small.dtype).view(-1, 1, 1, 1)
-        return (small * gain).clamp_(0, 1)
+        gain = np.float32(gains).reshape(-1, 1, 1, 1)
+        return torch.from_numpy(np.clip(x * gain, 0, 1))
 
 
 def despeckle(small: torch.Tensor) -> torch.Tensor:
@@ -78,7 +80,7 @@ def despeckle(small: torch.Tensor) -> torch.Tensor:
 
 def gray8(small: torch.Tensor) -> np.ndarray:
     """(h, w) lightness in [0, 1] -> (h, w) uint8, what the optical flow reads."""
-    return (small * 255).round_().to(torch.uint8).numpy()
+    return cv2.convertScaleAbs(np.ascontiguousarray(small.numpy()), alpha=255)
 
 
 class FollowMotion:
@@ -119,8 +121,7 @@ class FollowMotion:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The previous a*b* moved onto this frame, and the confidence M (h, w) in [0, 1]."""
         h, w = gray.shape
-        back = self.flow.calc(gray, prev_gray, None)  # (h, w, 2): this frame -> the previous
-        fwd = self.flow.calc(prev_gray, gray, None)  # (h, w, 2): the previous -> this frame
+        back, fwd = self.flows(gray, prev_gray)  # (h, w, 2) each: to the previous, from it
         if self._grid is None or self._grid.shape[:2] != (h, w):
             xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = np.dstack([xx, yy])
@@ -139,6 +140,22 @@ class FollowMotion:
         lo, hi = LUMA_TOLERANCE
         agree = np.clip((hi - diff) / (hi - lo), 0, 1)
         return moved_ab, visible * agree
+
+    def flows(self, gray: np.ndarray, prev_gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """DIS flow from this frame to the previous and back, (h, w, 2) each in pixels of
+        ``gray``; computed at most :data:`FLOW_SIDE` px on the short side, then enlarged."""
+        h, w = gray.shape
+        s = min(1.0, FLOW_SIDE / min(h, w))
+        if s == 1.0:
+            return self.flow.calc(gray, prev_gray, None), self.flow.calc(prev_gray, gray, None)
+        size = (max(8, round(w * s)), max(8, round(h * s)))
+        a = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(prev_gray, size, interpolation=cv2.INTER_AREA)
+        scale = np.float32([w / size[0], h / size[1]])
+        return tuple(
+            cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+            for f in (self.flow.calc(a, b, None), self.flow.calc(b, a, None))
+        )
 
 
 def _remap(img: np.ndarray, where: np.ndarray) -> np.ndarray:

@@ -125,3 +125,15 @@ def test_follow_motion_resets_at_a_new_shot_and_strength_zero_is_off():
     assert 10 < steadied.mean() < 30  # carried over from the previous frame
     assert follow(1, gray, pred + 20) is not None
     assert np.array_equal(follow(2, gray, pred + 5), pred + 5)  # new shot: the prediction
+
+
+def test_brightness_flicker_is_not_a_cut():
+    from filmcolor.shots import detect
+
+    rng = np.random.default_rng(3)
+    base = texture(4) - 20  # (H, W), a mid-dark texture
+    gains = 1 + 0.15 * np.sign(rng.standard_normal(40))  # harsh flicker: +-15% every frame
+    frames = [np.clip(np.rint(base * g), 0, 255).astype(np.uint8) for g in gains]
+    assert detect(iter(frames), 24, min_shot_frames=2) == []
+    two = frames[:20] + [255 - f for f in frames[20:]]  # and a real cut is still found
+    assert detect(iter(two), 24, min_shot_frames=2) == [20]
