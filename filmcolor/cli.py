@@ -207,35 +207,34 @@ def colorize(
     Run the same command again after a crash or Ctrl-C to resume. Under torchrun, the
     processes share each film's segments.
     """
-    from filmcolor.pipeline import ColorizeConfig, colorize_video, default_output
+    from filmcolor.pipeline import colorize_video, default_output
 
     _check_device(device, precision)
     video = videos[0]
     single = len(videos) == 1 and not video.is_dir()
-    cfg = ColorizeConfig(
-        input=video,
-        output=output if output is not None and single else default_output(video, codec),
+    cfg = _config(
+        video,
+        output if output is not None and single else default_output(video, codec),
         model=model,
         style=style,
         shots=shots_csv,
-        codec=codec,
-        crf=crf,
-        batch_size=batch_size,
         device=device,
         precision=precision,
         temperature=temperature,
-        overwrite=overwrite,
         detector=detector,
         threshold=threshold,
         min_shot_frames=min_shot,
         max_damaged=max_damaged,
+        render_size=render_size,
+        codec=codec,
+        crf=crf,
+        batch_size=batch_size,
+        overwrite=overwrite,
         force=force,
         max_pixels=max_pixels,
         fresh=fresh,
         segment_frames=segment_frames,
     )
-    if render_size is not None:
-        cfg.render_size = render_size
     if temporal is not None:
         cfg.temporal = temporal
     speak = os.environ.get("RANK", "0") == "0"  # under torchrun, the first process speaks
@@ -447,13 +446,13 @@ def preview(
 ) -> None:
     """One colour frame per shot, as `colorize` with the same options would make it, on a
     contact sheet; and the shot list, whose style column takes a reference per shot."""
-    from filmcolor.pipeline import ColorizeConfig, default_output
+    from filmcolor.pipeline import default_output
     from filmcolor.preview import default_sheet, preview_video
 
     _check_device(device, precision)
-    cfg = ColorizeConfig(
-        input=video,
-        output=default_output(video),  # not written
+    cfg = _config(
+        video,
+        default_output(video),  # not written
         model=model,
         style=style,
         shots=shots_csv,
@@ -464,9 +463,8 @@ def preview(
         threshold=threshold,
         min_shot_frames=min_shot,
         max_damaged=max_damaged,
+        render_size=render_size,
     )
-    if render_size is not None:
-        cfg.render_size = render_size
     sheet = output if output is not None else default_sheet(video)
     with _VideoProgress() as progress:
         result = preview_video(
@@ -496,6 +494,17 @@ def preview(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _config(video: Path, output: Path, render_size: int | None, **options):
+    """The :class:`~filmcolor.pipeline.ColorizeConfig` of ``colorize`` and ``preview``: the
+    options they share decide the colours, so both build it here."""
+    from filmcolor.pipeline import ColorizeConfig
+
+    cfg = ColorizeConfig(input=video, output=output, **options)
+    if render_size is not None:
+        cfg.render_size = render_size
+    return cfg
 
 
 def _check_device(device: str, precision: str) -> None:
