@@ -515,7 +515,8 @@ def _check_device(device: str, precision: str) -> None:
 
 
 def _progress_bar(on: Console):
-    """description, bar, done/total, a free "status" text, time left."""
+    """description, bar, done/total, a free "status" text, time left; off when ``on`` is not
+    a terminal (a log file gets the plain lines instead)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -531,6 +532,7 @@ def _progress_bar(on: Console):
         TextColumn("{task.fields[status]}"),
         TimeRemainingColumn(),
         console=on,
+        disable=not on.is_terminal,
     )
 
 
