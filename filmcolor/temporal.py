@@ -68,13 +68,14 @@ class ShotLevel:
 
 
 def despeckle(small: torch.Tensor) -> torch.Tensor:
-    """A 3x3 median of each frame at the render size, (B, 1, h, w) -> the same: dust specks
-    and scratches a pixel or two wide, which the network turns into blotches of colour, are
+    """A 5x5 median of each frame at the render size, (B, 1, h, w) -> the same: dust specks
+    and scratches a few pixels wide, which the network turns into blotches of colour, are
     taken out of its input. Always on in pass 2 (``benchmarks/flicker.py`` measured it against
-    a bilateral filter and a temporal median, README "Old film"); the output's luma is untouched.
+    a 3x3 median, a bilateral filter and a temporal median, README "Old film"); the output's
+    luma is untouched.
     """
     frames = small[:, 0].numpy()  # (B, h, w) float32
-    out = np.stack([cv2.medianBlur(np.ascontiguousarray(f), 3) for f in frames])
+    out = np.stack([cv2.medianBlur(np.ascontiguousarray(f), 5) for f in frames])
     return torch.from_numpy(out)[:, None]
 
 
