@@ -707,7 +707,7 @@ def train(
     else:
         if data is None:
             raise UserError("--data is required (or --resume RUN_DIR)")
-        _check_train_choices(model_preset, stage, optimizer, color_head)
+        _check_train_choices(model_preset, stage, optimizer, color_head, screen)
         run = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         cfg = TrainConfig(
             data=str(data),
@@ -758,7 +758,9 @@ def train(
         console.print(f"weights: {weights}")
 
 
-def _check_train_choices(preset: str, stage: str, optimizer: str, color_head: str | None) -> None:
+def _check_train_choices(
+    preset: str, stage: str, optimizer: str, color_head: str | None, screen: str
+) -> None:
     """Misspelt names end here, before any image is screened."""
     from filmcolor.models import PRESETS
 
@@ -767,6 +769,7 @@ def _check_train_choices(preset: str, stage: str, optimizer: str, color_head: st
         ("--stage", stage, ("color", "classify")),
         ("--optimizer", optimizer, ("adadelta", "adam", "sgd")),
         ("--color-head", color_head or "regression", ("regression", "bins")),
+        ("--screen", screen, ("chroma", "spread")),
     ]:
         if value not in choices:
             raise UserError(f"unknown {option} {value!r}; choose from {', '.join(choices)}")

@@ -103,16 +103,9 @@ def hue_agreement(
 ) -> torch.Tensor:
     """Share of the colourful cells whose predicted hue agrees with the truth's, per image.
 
-    The share :func:`hue_cells` ``agreeing / eligible``; NaN for an image without an eligible
-    cell (a gray or nearly gray truth), so that callers can leave it out of their means.
-
-    Args:
-        pred_ab: predicted a*b*, (B, 2, H, W).
-        true_ab: true a*b*, (B, 2, H, W); H and W at least ``grid``.
-        grid: cells per side.
-        min_true_chroma: a cell counts only if its true mean chroma is above this.
-        min_pred_chroma: a predicted cell mean at or below this chroma counts as gray.
-        max_angle: the largest hue difference, in degrees, that still agrees.
+    The share :func:`hue_cells` ``agreeing / eligible``, with the same arguments; NaN for an
+    image without an eligible cell (a gray or nearly gray truth), so that callers can leave it
+    out of their means.
     """
     agreeing, eligible = hue_cells(
         pred_ab, true_ab, grid, min_true_chroma, min_pred_chroma, max_angle

@@ -77,6 +77,10 @@ def test_misspelt_preset_fails_before_any_image_is_screened(tmp_path, monkeypatc
     monkeypatch.setattr(data, "screen", lambda *a, **k: pytest.fail("screened"))
     line = one_error_line(invoke("train", "--data", tmp_path, "--preset", "compcat"))
     assert "'compcat'" in line and "compact" in line
+    line = one_error_line(invoke("train", "--data", tmp_path, "--screen", "chromma"))
+    assert "'chromma'" in line and "chroma, spread" in line
+    line = one_error_line(invoke("train", "--data", tmp_path, "--composite", "0.2"))
+    assert "--sky-list and --ground-list" in line
 
 
 def test_default_workers_fit_the_cores(monkeypatch):

@@ -217,8 +217,7 @@ def folder_weights(
     Raises:
         DataError: a named folder holds none of the images.
     """
-    out = torch.ones(len(images.items), dtype=torch.float64) if weights is None else weights
-    out = out.clone()
+    out = torch.ones(len(images.items), dtype=torch.float64) if weights is None else weights.clone()
     for folder, factor in factors.items():
         inside = [
             i for i, it in enumerate(images.items) if (Path(root) / folder) in it.path.parents
@@ -339,6 +338,8 @@ def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dic
     """Find, split and screen the images; classes come from folders (or the list file)."""
     if cfg.data is None:
         raise DataError("--data is required")
+    if cfg.composite and not (cfg.sky_list and cfg.ground_list):  # before any image is read
+        raise DataError("--composite needs --sky-list and --ground-list")
     root = Path(cfg.data)
     images = read_list(Path(cfg.train_list), root) if cfg.train_list else scan_folder(root)
     if cfg.val_list:
@@ -410,8 +411,6 @@ def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dic
         weights = folder_weights(train.kept, root, cfg.folder_weights, weights)
     composites = None
     if cfg.composite:
-        if not (cfg.sky_list and cfg.ground_list):
-            raise DataError("--composite needs --sky-list and --ground-list")
         composites = Composites(
             cfg.composite,
             read_list(Path(cfg.sky_list), root).items,

@@ -269,6 +269,8 @@ def setup(
             f"run folder {run_dir} already exists; use --resume {run_dir} to "
             "continue it or choose another --out"
         )
+    if cfg.batch_size // dist.world_size < 2:
+        raise TrainingError("BatchNorm needs at least 2 images per process: raise --batch-size")
     distributed.barrier(dist)  # every process has checked before the first one writes
     workers = cfg.workers if sys.platform != "win32" else 0
     if dist.main:
@@ -278,8 +280,6 @@ def setup(
     data = _rank0_first(dist, lambda: load_data(cfg, run_dir, workers, emit))
     if cfg.stage == "classify" and not data.classes:
         raise TrainingError("--stage classify needs classes: put the images in class folders")
-    if cfg.batch_size // dist.world_size < 2:
-        raise TrainingError("BatchNorm needs at least 2 images per process: raise --batch-size")
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, len(data.classes)).to(device)
@@ -295,17 +295,17 @@ def setup(
     start = 0
     if resume and (done := ckpt.checkpoints(run_dir)):
         start = done[-1]
+        if start >= total:
+            raise TrainingError(
+                f"{run_dir} has already run its {total} steps; to train further, resume with "
+                f"a larger --steps (e.g. --steps {total + total // 2})"
+            )
         weights, _ = load_model(run_dir / f"ckpt-{start:07d}.safetensors")
         model.load_state_dict(weights.state_dict())
         state = ckpt.load_state(run_dir, start)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
-        if start >= total:
-            raise TrainingError(
-                f"{run_dir} has already run its {total} steps; to train further, resume with "
-                f"a larger --steps (e.g. --steps {total + total // 2})"
-            )
         emit({"kind": "notice", "message": f"resuming {run_dir} at step {start} of {total}"})
     model.train()
 
