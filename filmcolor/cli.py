@@ -653,6 +653,13 @@ def train(
     alpha: float = typer.Option(
         1 / 300, show_default=False, help="Weight of the classification loss [default: 1/300]."
     ),
+    rebalance: float = typer.Option(
+        0.5,
+        min=0.0,
+        max=1.0,
+        help="Bins head: weight of the uniform prior in the rare-colour rebalancing "
+        "(0 = full 1/p, 1 = none; Zhang et al.'s 0.5).",
+    ),
     classify: bool = typer.Option(True, help="Use folder classes when the data has them."),
     screen: str = typer.Option(
         "chroma",
@@ -727,6 +734,7 @@ def train(
             optimizer=optimizer,
             lr=lr,
             alpha=alpha,
+            rebalance=rebalance,
             classify=classify,
             screen_rule=screen,
             min_color_std=min_color_std,

@@ -324,3 +324,20 @@ def test_classify_stage_needs_classes(tmp_path):
         _photo(tmp_path / "flat" / f"{i}.jpg", i, i)
     with pytest.raises(TrainingError, match="needs classes"):
         main(_cfg(tmp_path / "flat", tmp_path / "run", stage="classify"))
+
+
+def test_init_weights_take_the_runs_colour_head_and_classes(tmp_path):
+    """--init with --color-head bins: the shared layers come from the file, the head is new."""
+    from filmcolor.weights import save_model
+
+    source = ColorizationNet(preset("compact", num_classes=7))
+    path = tmp_path / "regression.safetensors"
+    save_model(path, source)
+    model = loop.build_model(TrainConfig(init=str(path), color_head="bins"), num_classes=32)
+    assert model.cfg.color_head == "bins" and model.cfg.num_classes == 32
+    ours, theirs = model.state_dict(), source.state_dict()
+    shared = [k for k in theirs if k in ours and ours[k].shape == theirs[k].shape]
+    assert len(shared) > len(theirs) - 6  # all but the colour head's and classifier's last layer
+    assert all(torch.equal(ours[k], theirs[k]) for k in shared)
+    same = loop.build_model(TrainConfig(init=str(path)), num_classes=7)
+    assert same.cfg == source.cfg

@@ -32,6 +32,7 @@ class TrainConfig:
     lr: float | None = None  # default: 1.0 adadelta, 1e-3 adam, 0.05 sgd
     stage: str = "color"  # "color", or "classify": pre-train low-level, global and classifier
     alpha: float = PAPER_ALPHA  # weight of the classification loss
+    rebalance: float = 0.5  # bins head: weight of the uniform prior in the rebalancing (1 = none)
     classify: bool = True  # use folder classes when the data has them
     screen_rule: str = "spread"  # gray images: "spread" (the paper's) or "chroma" (see data)
     min_color_std: float = 6.0  # a*b* spread (std) under which an image may be gray

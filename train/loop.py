@@ -42,23 +42,26 @@ Progress = Callable[[dict], None]
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
-    if cfg.init:
-        model, _ = load_model(cfg.init)
-        if model.cfg.num_classes != num_classes:  # a new classifier for the data's classes
-            init = model.state_dict()
-            model = ColorizationNet(dataclasses.replace(model.cfg, num_classes=num_classes))
-            ours = model.state_dict()
-            model.load_state_dict(
-                {k: v for k, v in init.items() if k in ours and v.shape == ours[k].shape},
-                strict=False,
-            )
-        return model.train()
-    overrides = {"num_classes": num_classes}
+    """The network to train: the preset's, or the ``--init`` weights' with the run's overrides
+    (classes, width, colour head); layers whose shape changed start fresh."""
+    overrides: dict = {"num_classes": num_classes}
     if cfg.width:
         overrides["width"] = cfg.width
     if cfg.color_head:
         overrides["color_head"] = cfg.color_head
-    return ColorizationNet(preset(cfg.preset, **overrides))
+    if not cfg.init:
+        return ColorizationNet(preset(cfg.preset, **overrides))
+    init, _ = load_model(cfg.init)
+    model_cfg = dataclasses.replace(init.cfg, **overrides)
+    if model_cfg == init.cfg:
+        return init.train()
+    model = ColorizationNet(model_cfg)
+    ours = model.state_dict()
+    model.load_state_dict(
+        {k: v for k, v in init.state_dict().items() if k in ours and v.shape == ours[k].shape},
+        strict=False,
+    )
+    return model.train()
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, total_steps: int):
@@ -323,7 +326,7 @@ def setup(
         counts = _rank0_first(
             dist, lambda: ab_histogram(data.train, cache, seed=cfg.seed, workers=workers)
         )
-        bin_weights = rebalancing_weights(counts).to(device)
+        bin_weights = rebalancing_weights(counts, lam=cfg.rebalance).to(device)
 
     augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
     ab_range = model.cfg.ab_range
