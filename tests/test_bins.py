@@ -15,9 +15,11 @@ from filmcolor.models.bins import (
     nearest_bin,
     pixel_weights,
     rebalanced_cross_entropy,
+    rebalanced_cross_entropy_nearest,
     rebalancing_weights,
     smoothed_distribution,
     soft_encode,
+    soft_encode_nearest,
 )
 from filmcolor.models.color import rgb_to_lab
 
@@ -52,6 +54,21 @@ def test_soft_encoding_sums_to_one_and_weights_the_nearest_bin_most():
     torch.testing.assert_close(z.sum(1), torch.ones(2, 9, 11))
     assert ((z > 0).sum(1) <= 10).all() and ((z > 0).sum(1) >= 2).all()
     assert torch.equal(z.argmax(1), nearest_bin(ab, CENTRES))
+
+
+def test_the_sparse_loss_equals_the_dense_one_with_its_gradient():
+    """The trainer's form (k nearest bins, logsumexp) against the textbook dense form."""
+    torch.manual_seed(0)
+    ab = torch.randn(2, 2, 9, 7) * 40
+    pix = torch.rand(2, 9, 7)
+    dense_logits = torch.randn(2, 313, 9, 7, requires_grad=True)
+    sparse_logits = dense_logits.detach().clone().requires_grad_()
+    dense = rebalanced_cross_entropy(dense_logits, soft_encode(ab), pix)
+    sparse = rebalanced_cross_entropy_nearest(sparse_logits, *soft_encode_nearest(ab), pix)
+    torch.testing.assert_close(sparse, dense)
+    dense.backward()
+    sparse.backward()
+    torch.testing.assert_close(sparse_logits.grad, dense_logits.grad)
 
 
 def test_soft_encoding_is_gaussian_in_distance():

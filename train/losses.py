@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from filmcolor.models.bins import rebalanced_cross_entropy, soft_encode
+from filmcolor.models.bins import rebalanced_cross_entropy_nearest, soft_encode_nearest
 from filmcolor.models.color import unit_to_ab
 
 PAPER_ALPHA = 1 / 300
@@ -82,9 +82,10 @@ def bins_loss(
         ab_range: the range that maps ``ab_unit`` back to a*b*.
     """
     ab = unit_to_ab(half_resolution(ab_unit), ab_range)
-    soft = soft_encode(ab)  # (B, 313, H/2, W/2)
-    pixel_w = bin_weights.to(ab.device)[soft.argmax(1)]  # the nearest bin has the largest weight
-    color = rebalanced_cross_entropy(logits_ab, soft, pixel_w)
+    idx, weights = soft_encode_nearest(ab)  # (B, 10, H/2, W/2)
+    nearest = idx.gather(1, weights.argmax(1, keepdim=True))[:, 0]  # the largest weight
+    pixel_w = bin_weights.to(ab.device)[nearest]
+    color = rebalanced_cross_entropy_nearest(logits_ab, idx, weights, pixel_w)
     return _with_class_term(color, logits, labels, alpha)
 
 
