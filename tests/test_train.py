@@ -341,3 +341,13 @@ def test_init_weights_take_the_runs_colour_head_and_classes(tmp_path):
     assert all(torch.equal(ours[k], theirs[k]) for k in shared)
     same = loop.build_model(TrainConfig(init=str(path)), num_classes=7)
     assert same.cfg == source.cfg
+
+
+def test_composite_grounds_must_use_the_training_classes(photos, tmp_path):
+    """A composite takes its ground's class: one past the classifier is a clear error."""
+    sky, ground = tmp_path / "sky.txt", tmp_path / "ground.txt"
+    sky.write_text("/beach/00.jpg 0\n")
+    ground.write_text("/forest/01.jpg 1\n/forest/02.jpg 5\n")
+    cfg = _cfg(photos, tmp_path / "run", composite=0.5, sky_list=str(sky), ground_list=str(ground))
+    with pytest.raises(DataError, match="02.jpg has class 5, but the training list has 2"):
+        main(cfg)

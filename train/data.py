@@ -368,6 +368,22 @@ def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dic
             }
         )
 
+    composites = None  # read before screening, so a bad list fails at once
+    if cfg.composite:
+        composites = Composites(
+            cfg.composite,
+            read_list(Path(cfg.sky_list), root).items,
+            read_list(Path(cfg.ground_list), root).items,
+        )
+        beyond = [it for it in composites.grounds if it.label >= len(classes)]
+        if classes and beyond:  # a composite takes its ground's class
+            raise DataError(
+                f"{cfg.ground_list}: {beyond[0].path.name} has class {beyond[0].label}, but the "
+                f"training list has {len(classes)} classes (0-{len(classes) - 1})"
+            )
+        if any(it.path.resolve() in held_out for it in composites.skies + composites.grounds):
+            raise DataError("a sky or ground image of the composites is in the validation set")
+
     def screened(images: ImageSet, name: str, rule: str) -> Screening:
         s = screen(
             images,
@@ -409,13 +425,4 @@ def load_data(cfg: TrainConfig, run_dir: Path, workers: int, emit: Callable[[dic
     weights = hue_weights(train.stats, cfg.hue_balance) if cfg.hue_balance else None
     if cfg.folder_weights:
         weights = folder_weights(train.kept, root, cfg.folder_weights, weights)
-    composites = None
-    if cfg.composite:
-        composites = Composites(
-            cfg.composite,
-            read_list(Path(cfg.sky_list), root).items,
-            read_list(Path(cfg.ground_list), root).items,
-        )
-        if any(it.path.resolve() in held_out for it in composites.skies + composites.grounds):
-            raise DataError("a sky or ground image of the composites is in the validation set")
     return Data(train.kept, val.kept, classes, weights, composites)
