@@ -38,7 +38,16 @@ def setup(device_type: str) -> Dist:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the process group once every process is done with it.
+
+    Rank 0 writes the last checkpoint and evaluates while the others are already finished; a
+    process that destroyed its group then exited under a peer still using it was aborted by
+    gloo's threads ("terminate called without an active exception", about 1 run in 5). Call it
+    on success only: after an error the other processes may never reach the barrier, and
+    torchrun stops them anyway.
+    """
     if d.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -249,10 +249,9 @@ def main(cfg: TrainConfig, on_progress: Progress | None = None, resume: bool = F
         if dist.main and on_progress is not None:
             on_progress(event)
 
-    try:
-        return train(setup(cfg, resume, dist, device, emit))
-    finally:
-        distributed.teardown(dist)
+    weights = train(setup(cfg, resume, dist, device, emit))
+    distributed.teardown(dist)
+    return weights
 
 
 def setup(
