@@ -905,6 +905,8 @@ def _print_default_model() -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if prov.get("note"):  # what step and commit alone cannot say, e.g. a run begun from another
+        console.print(f"  {prov['note']}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
