@@ -47,7 +47,7 @@ from skimage.metrics import structural_similarity
 from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image
 from filmcolor.metrics import ab_auc, colourfulness, hue_cells, psnr_rgb
-from filmcolor.models.color import lightness_to_gray, rgb_to_lab
+from filmcolor.models.color import rgb_to_gray8, rgb_to_lab
 from filmcolor.stills import colorize_image
 from filmcolor.weights import ModelFileError, default_model_path, read_metadata
 
@@ -172,8 +172,7 @@ def video_truths(path: Path, frames: int) -> list[tuple[int, np.ndarray]]:
 
 def gray_input(truth: np.ndarray) -> np.ndarray:
     """The truth's L* as an 8-bit sRGB gray image (H, W): the colorizer's input."""
-    lightness = rgb_to_lab(torch.from_numpy(truth).permute(2, 0, 1))[0]  # (H, W) L*
-    return (lightness_to_gray(lightness) * 255).round().byte().numpy()
+    return rgb_to_gray8(torch.from_numpy(truth).permute(2, 0, 1)).numpy()
 
 
 def measure(pred: np.ndarray, truth: np.ndarray) -> tuple[dict[str, float | None], int, int]:

@@ -18,18 +18,12 @@ import torch
 
 from filmcolor.colorizer import Colorizer
 from filmcolor.images import read_rgb
-from filmcolor.models.color import lightness_to_gray, rgb_to_lab
+from filmcolor.models.color import rgb_to_gray8
 from filmcolor.stills import colorize_image
 
 HEIGHT = 220  # px of every picture
 LABEL = 24  # px of the column captions
 GAP = 4
-
-
-def gray_of(rgb: np.ndarray) -> np.ndarray:
-    """An 8-bit RGB image's L* as an 8-bit gray image: what an old film frame gives us."""
-    lightness = rgb_to_lab(torch.tensor(rgb).permute(2, 0, 1).float() / 255)[0]
-    return (lightness_to_gray(lightness) * 255).round().byte().numpy()
 
 
 def fit(img: np.ndarray) -> np.ndarray:
@@ -79,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for path in args.photos:
         rgb = read_rgb(path)
-        gray = gray_of(rgb)
+        gray = rgb_to_gray8(torch.tensor(rgb).permute(2, 0, 1) / 255).numpy()
         colour = [colorize_image(c, gray) for c in colorizers]  # BGR
         rows.append([fit(gray), *map(fit, colour), fit(rgb[..., ::-1])])
     picture = sheet(rows, ["gray input", *labels, "original"])

@@ -85,6 +85,12 @@ def lightness_to_gray(lightness: torch.Tensor) -> torch.Tensor:
     return linear_to_srgb(_f_inv((lightness.float() + 16) / 116)).clamp(0, 1)
 
 
+def rgb_to_gray8(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (3, H, W) in [0, 1] -> the 8-bit gray image (H, W) of its L*: a colour photograph
+    as the black-and-white input the colorizer sees (benchmarks, example pictures)."""
+    return (lightness_to_gray(rgb_to_lab(rgb)[0]) * 255).round().byte()
+
+
 # The network's own value ranges.
 
 

@@ -10,6 +10,7 @@ from filmcolor.models.color import (
     gray_to_lightness,
     lab_to_rgb,
     lightness_to_gray,
+    rgb_to_gray8,
     rgb_to_lab,
     unit_to_ab,
 )
@@ -77,6 +78,16 @@ def test_lightness_to_gray_inverts_the_lookup():
     table = gray_to_lightness(8)
     gray = lightness_to_gray(table) * 255
     assert (gray - torch.arange(256)).abs().max() < 1e-2
+
+
+def test_a_gray_photo_stays_the_same_gray_and_colours_keep_their_lightness():
+    levels = torch.arange(256, dtype=torch.float32) / 255
+    gray = levels.view(1, 16, 16).expand(3, 16, 16)
+    assert torch.equal(rgb_to_gray8(gray), torch.arange(256, dtype=torch.uint8).view(16, 16))
+    red, dark_red = torch.tensor([1.0, 0, 0]).view(3, 1, 1), torch.tensor([0.5, 0, 0]).view(3, 1, 1)
+    expected = lightness_to_gray(torch.tensor(skcolor.rgb2lab(np.array([[[1.0, 0, 0]]]))[0, 0, 0]))
+    assert abs(int(rgb_to_gray8(red)) - float(expected) * 255) <= 0.5
+    assert rgb_to_gray8(dark_red) < rgb_to_gray8(red)
 
 
 def test_ab_normalisation_round_trip_and_range():
