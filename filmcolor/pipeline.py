@@ -50,11 +50,11 @@ from filmcolor.color import (
     lightness_of,
     scale_luma,
 )
-from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer, thumb224
+from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.config import ColorizeConfig
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.segments import (
-    DEFAULT_SEGMENT_FRAMES,
     Parts,
     Plan,
     Segment,
@@ -64,7 +64,7 @@ from filmcolor.segments import (
 )
 from filmcolor.shots import Shot, analyse, check_starts, read_shot_list, shots_from_cuts
 from filmcolor.styles import csv_styles, parse_reference, style_vector
-from filmcolor.temporal import DEFAULT_TEMPORAL, FollowMotion, ShotLevel, despeckle, gray8
+from filmcolor.temporal import FollowMotion, ShotLevel, despeckle, gray8
 from filmcolor.video_io import (
     DecodeReport,
     PartsWriter,
@@ -89,37 +89,6 @@ from filmcolor.weights import default_model_path
 log = logging.getLogger(__name__)
 
 WarnFn = Callable[[str], None]
-
-
-@dataclass
-class ColorizeConfig:
-    """Everything ``filmcolor colorize`` needs; the CLI fills it from its options."""
-
-    input: Path
-    output: Path
-    model: Path | None = None  # None = the shipped default model
-    style: Path | None = None  # one reference image for the whole film
-    shots: Path | None = None  # a corrected shot list (CSV from `filmcolor shots`)
-    codec: str = "libx264"
-    crf: int | None = None
-    preset: str | None = "faster"  # x264/x265 speed preset; None = the encoder's (medium)
-    batch_size: int = 8
-    threads: int = 0  # torch threads of the network in pass 2; 0 = torch's default
-    render_size: int = DEFAULT_RENDER_SIZE  # 0 = the frame's own size
-    device: str = "auto"
-    precision: str = "auto"
-    temperature: float | None = None
-    overwrite: bool = False
-    detector: str = "content"
-    threshold: float | None = None
-    min_shot_frames: int = 15
-    keyframes: int = 5  # frames whose global vectors are averaged per shot
-    max_damaged: int = 10
-    temporal: float = DEFAULT_TEMPORAL  # steady colour within a shot (filmcolor.temporal); 0 = off
-    force: bool = False  # colorize a film that is already in colour (its chroma is replaced)
-    max_pixels: int | None = None  # largest frame; None = what this machine's memory takes
-    fresh: bool = False  # start over even when the parts of an interrupted run fit
-    segment_frames: int = DEFAULT_SEGMENT_FRAMES  # pass 2 writes parts of whole shots this long
 
 
 @dataclass
