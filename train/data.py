@@ -21,7 +21,7 @@ from filmcolor.images import IMAGE_SUFFIXES, read_rgb
 from filmcolor.models.bins import NUM_BINS, bin_histogram
 from filmcolor.models.color import rgb_to_lab
 
-from .config import TrainConfig
+from .config import SCREEN_RULE, TrainConfig
 
 MAX_BAD_FRACTION = 0.05
 
@@ -250,7 +250,7 @@ def screen(
     cache: Path | None = None,
     workers: int = 0,
     on_progress=None,
-    rule: str = "spread",
+    rule: str = SCREEN_RULE,
     min_chroma: float = 10.0,
 ) -> Screening:
     """Drop unreadable images and gray ones (see :meth:`ColorStats.is_gray` for the rules).

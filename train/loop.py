@@ -30,7 +30,7 @@ from filmcolor.weights import load_model, read_metadata
 
 from . import checkpoint as ckpt
 from . import distributed
-from .config import TrainConfig, TrainingError
+from .config import DEFAULT_LR, TrainConfig, TrainingError
 from .data import Data, ab_histogram, load_data
 from .losses import Losses, bins_loss, classification_loss, colorization_loss
 from .samples import Augment, BatchSampler, ColorizationDataset
@@ -69,12 +69,14 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, total_steps: int):
     SGD with momentum under a linear warm-up and a cosine decay."""
     params = model.parameters()
     if cfg.optimizer == "adadelta":
-        opt = torch.optim.Adadelta(params, lr=cfg.lr or 1.0)
+        opt = torch.optim.Adadelta(params, lr=cfg.lr or DEFAULT_LR["adadelta"])
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     if cfg.optimizer == "adam":
-        opt = torch.optim.AdamW(params, lr=cfg.lr or 1e-3, weight_decay=1e-4)
+        opt = torch.optim.AdamW(params, lr=cfg.lr or DEFAULT_LR["adam"], weight_decay=1e-4)
     elif cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr or 0.05, momentum=0.9, weight_decay=1e-4)
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr or DEFAULT_LR["sgd"], momentum=0.9, weight_decay=1e-4
+        )
     else:
         raise TrainingError(f"unknown optimizer {cfg.optimizer!r}; choose adadelta, adam or sgd")
     warmup = min(500, total_steps // 20 + 1)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from filmcolor.models.bins import rebalanced_cross_entropy_nearest, soft_encode_nearest
 from filmcolor.models.color import unit_to_ab
 
-PAPER_ALPHA = 1 / 300
+from .config import PAPER_ALPHA
 
 
 @dataclass
