@@ -8,8 +8,8 @@ import pytest
 from media import shot_frames, write_clip
 from typer.testing import CliRunner
 
-from filmcolor import cli
-from filmcolor.cli import app
+from filmcolor.cli import app, render
+from filmcolor.train import config as train_config
 
 
 def invoke(*args):
@@ -86,11 +86,11 @@ def test_misspelt_preset_fails_before_any_image_is_screened(tmp_path, monkeypatc
 def test_default_workers_fit_the_cores(monkeypatch):
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     for cores, workers in [(1, 0), (2, 1), (8, 7), (64, 8)]:
-        monkeypatch.setattr(cli.os, "cpu_count", lambda cores=cores: cores)
-        assert cli._default_workers() == workers
+        monkeypatch.setattr(train_config.os, "cpu_count", lambda cores=cores: cores)
+        assert train_config.default_workers() == workers
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # torchrun, 8 processes on 16 cores
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 16)
-    assert cli._default_workers() == 1
+    monkeypatch.setattr(train_config.os, "cpu_count", lambda: 16)
+    assert train_config.default_workers() == 1
 
 
 def test_small_validation_warns_and_a_finished_run_says_how_to_go_on(tmp_path):
@@ -123,7 +123,7 @@ def test_progress_in_a_log_file_is_a_plain_line_every_few_seconds():
     from rich.console import Console
 
     out = io.StringIO()
-    log = cli._PlainProgress(Console(file=out, force_terminal=False, width=40), every=5)
+    log = render.PlainProgress(Console(file=out, force_terminal=False, width=40), every=5)
     now = [0.0]
     log.clock = lambda: now[0]
     for frame in range(0, 1001, 10):  # 100 frames a second for 10 s

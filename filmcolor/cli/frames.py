@@ -1,0 +1,88 @@
+"""``filmcolor frames``: a folder of photographs or scans in, the same files in colour out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from filmcolor.cli import options as opt
+from filmcolor.cli.options import check_hardware, config_from, default
+from filmcolor.cli.render import VideoProgress, plural, say, warn
+from filmcolor.config import FramesConfig
+from filmcolor.errors import UserError
+
+_F = FramesConfig
+
+
+def frames(
+    input: Path = typer.Argument(
+        ..., metavar="FOLDER", help="A folder of images, searched recursively."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder to write the results to."),
+    style: Path | None = typer.Option(
+        default(_F, "style"), "--style", help="Reference image for every image."
+    ),
+    model: Path | None = opt.MODEL,
+    render_size: int = opt.RENDER_SIZE,
+    device: str = opt.DEVICE,
+    precision: str = opt.PRECISION,
+    temperature: float | None = opt.TEMPERATURE,
+    overwrite: bool = typer.Option(
+        default(_F, "overwrite"), "--overwrite", help="Replace existing outputs."
+    ),
+    force: bool = opt.FORCE,
+    allow_damaged: bool = typer.Option(
+        default(_F, "allow_damaged"),
+        "--allow-damaged",
+        help="Colorize truncated or corrupt JPEGs too (the missing part comes out flat gray).",
+    ),
+    max_pixels: int | None = opt.MAX_PIXELS,
+) -> None:
+    """Colorize every image in a folder, to the same relative paths, sizes and formats."""
+    cfg = config_from(FramesConfig, dict(locals()))
+    from filmcolor.colorizer import Colorizer
+    from filmcolor.stills import colorize_folder
+    from filmcolor.styles import style_vector
+
+    folder = cfg.input
+    if folder.is_file():
+        raise UserError(
+            f"{folder} is a file; `frames` takes a folder of images "
+            f"(`filmcolor colorize {folder}` colorizes a film)"
+        )
+    if not folder.is_dir():
+        raise UserError(f"not a folder: {folder}")
+    if output.resolve() == folder.resolve():
+        raise UserError("the output folder is the input folder; the originals would be replaced")
+    if output.exists() and not output.is_dir():
+        raise UserError(f"the output {output} is a file, not a folder")
+    check_hardware(device, precision)
+    colorizer = Colorizer.load(model, device, precision, temperature)
+    colorizer.render_size = cfg.render_size
+    g = style_vector(colorizer, style) if style else None
+    output.mkdir(parents=True, exist_ok=True)
+    with VideoProgress() as progress:
+        result = colorize_folder(
+            folder,
+            output,
+            colorizer,
+            style=g,
+            overwrite=overwrite,
+            allow_damaged=allow_damaged,
+            force=force,
+            max_pixels=max_pixels,
+            on_progress=progress.image,
+        )
+    for path, reason in result.skipped:  # most reasons name the file already
+        warn("skipped", reason if str(path) in reason else f"{path}: {reason}")
+    for path, reason in result.damaged:
+        why = reason if str(path) in reason else f"{path}: {reason}"
+        warn("damaged", f"{why}; colorized anyway")
+    say(
+        f"{plural(len(result.written), 'image')} written to {output}, "
+        f"{len(result.skipped)} skipped"
+        + (f", {len(result.damaged)} damaged" * bool(result.damaged))
+    )
+    if not result.written and result.skipped:
+        raise typer.Exit(1)
