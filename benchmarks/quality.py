@@ -157,7 +157,8 @@ def image_truth(path: Path) -> np.ndarray | None:
 
 def video_truths(path: Path, frames: int) -> list[tuple[int, np.ndarray]]:
     """``frames`` evenly spaced frames of a video as (index, (H, W, 3) sRGB in [0, 1])."""
-    from filmcolor.video_io import decode_video, probe
+    from filmcolor.video.decode import decode_video
+    from filmcolor.video.probe import probe
 
     total = probe(path).estimated_frames or 1
     wanted = sorted({min(total - 1, int((k + 0.5) * total / frames)) for k in range(frames)})

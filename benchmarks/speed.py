@@ -58,7 +58,9 @@ from filmcolor.models.bins import bin_centres
 from filmcolor.models.color import lab_to_rgb
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.profile import flops_per_frame, matmul_peak
-from filmcolor.video_io import VideoWriter, decode_video, luma_plane, make_frame, probe
+from filmcolor.video.decode import decode_video, luma_plane
+from filmcolor.video.probe import probe
+from filmcolor.video.writer import VideoWriter, make_frame
 from filmcolor.weights import default_model_path, read_metadata, save_model
 
 W, H = 640, 480

@@ -18,7 +18,8 @@ import numpy as np
 
 from filmcolor.images import find_images, read_image
 from filmcolor.shots import analyse
-from filmcolor.video_io import decode_video, probe
+from filmcolor.video.decode import decode_video
+from filmcolor.video.probe import probe
 
 HEIGHT = 200  # px of every picture in the sheet
 LABEL = 22  # px of the caption above each pair

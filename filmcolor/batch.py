@@ -18,11 +18,13 @@ from pathlib import Path
 import av.error
 
 from filmcolor.colorizer import Colorizer
+from filmcolor.config import ColorizeConfig
 from filmcolor.errors import UserError
-from filmcolor.pipeline import ColorizeConfig, WarnFn, colorize_video, default_output
+from filmcolor.pipeline import colorize_video, default_output
+from filmcolor.plan import WarnFn
 from filmcolor.progress import ProgressFn
 from filmcolor.segments import World
-from filmcolor.video_io import is_video
+from filmcolor.video.probe import is_video
 
 # Files with these endings are listed even when PyAV cannot open them, so that a damaged
 # film is reported as failed instead of silently left out.

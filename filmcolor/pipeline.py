@@ -1,94 +1,50 @@
-"""Colorize a film: pass 1 finds the shots and their colours, pass 2 colorizes and re-encodes.
+"""Colorize a film: check everything, plan it (pass 1), colorize it in segments (pass 2), join.
 
-Pass 1 is :func:`filmcolor.shots.analyse`. Pass 2 runs in stages joined by bounded queues, so
-memory does not grow with the film; each stage is one function below:
+:func:`colorize_video` is the whole of ``filmcolor colorize`` for one film, as a library call:
 
-    decode thread  :func:`decode`     packets -> :class:`Frame` (luma) and :class:`Packet`
-    this thread    :func:`batches`    frames -> :class:`Batch` of one shot (packets ride along)
-                   :func:`add_colour` luma -> L* at --render-size (despeckled; levelled
-                                      with --temporal) -> network -> a*b*
-    encode thread  :func:`follow_motion` a*b* carried along the optical flow within a shot
-                                      (--temporal, :mod:`filmcolor.temporal`)
-                   :func:`encode`     a*b* upsampled + full-size L* -> Cb, Cr (OpenCV);
-                                      original Y + new Cb, Cr -> encoder (source pts)
+    checks        input (:func:`filmcolor.video.probe.probe`), output (:func:`check_output`),
+                  streams (:func:`filmcolor.video.mux.plan_streams`), model
+    plan          :func:`filmcolor.plan.plan_film`: pass 1 (shots and their global vectors)
+                  and the segments, kept in ``<output>.parts`` (:class:`filmcolor.segments.Parts`)
+    pass 2        :func:`filmcolor.pass2.run_pass2` for each run of consecutive segments still
+                  to do: from a seek to its first frame (:func:`filmcolor.video.decode.
+                  decode_span`) to one part per segment (:class:`filmcolor.parts.PartsWriter`)
+    join          :func:`filmcolor.parts.join_parts`: the parts with the input's other streams
 
-The optical flow and the colour conversion run in the encode thread because OpenCV releases
-the GIL: they overlap the network instead of following it (benchmarks/speed.py measures each
-stage, benchmarks/temporal_speed.py the flow). A stage that works on batches of a shot is one
-more function called in :func:`_run_network` or in the encode thread.
-
-Only chrominance comes from the network: the Y plane written is the Y plane read.
-Progress goes to an ``on_progress`` callback; nothing here prints.
-
-The film is written in segments of whole shots (:mod:`filmcolor.segments`): each run of
-consecutive segments still to do goes through the stages above once, from a seek to its
-first frame (:func:`filmcolor.video_io.decode_span`) to a writer that publishes one part per
-segment (:class:`filmcolor.video_io.PartsWriter`); the join remuxes the parts with the
-input's other streams. A crash keeps the parts written; under torchrun, ranks share them.
+A crash keeps the parts written; under torchrun, ranks share them. Progress goes to an
+``on_progress`` callback; nothing here prints.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
-import numpy as np
-import torch
-
 from filmcolor.checks import check_black_and_white, check_detector, check_encoder_settings
-from filmcolor.color import (
-    LumaFormat,
-    OutputFormat,
-    chroma_matrix,
-    lab_to_chroma,
-    lightness_of,
-    scale_luma,
-)
-from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
 from filmcolor.errors import UserError
+from filmcolor.parts import PartsWriter, join_parts
+from filmcolor.pass2 import run_pass2, segment_job
+from filmcolor.plan import WarnFn, plan_film
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.segments import (
-    Parts,
-    Plan,
-    Segment,
-    World,
-    fingerprint,
-    plan_segments,
-)
-from filmcolor.shots import Shot, analyse, check_starts, read_shot_list, shots_from_cuts
-from filmcolor.styles import csv_styles, parse_reference, style_vector
-from filmcolor.temporal import FollowMotion, ShotLevel, despeckle, gray8
-from filmcolor.video_io import (
-    DecodeReport,
-    PartsWriter,
-    VideoInfo,
-    VideoInputError,
+from filmcolor.segments import Parts, World, fingerprint
+from filmcolor.shots import Shot
+from filmcolor.video.decode import DecodeReport, decode_span
+from filmcolor.video.mux import (
     VideoOutputError,
-    VideoWriter,
     check_codec_fits,
     choose_output_format,
-    decode_span,
-    decode_video,
-    join_parts,
-    luma_format,
-    luma_plane,
-    make_frame,
     plan_streams,
-    probe,
-    sample_rgb,
 )
+from filmcolor.video.probe import probe, sample_rgb
 from filmcolor.weights import default_model_path
 
-log = logging.getLogger(__name__)
+__all__ = ["ColorizeConfig", "ColorizeResult", "check_output", "colorize_video", "default_output"]
 
-WarnFn = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -133,77 +89,6 @@ def check_output(cfg: ColorizeConfig) -> Path:
         raise VideoOutputError(f"the output folder {out.parent} does not exist")
     check_codec_fits(out, cfg.codec)
     return out
-
-
-@dataclass
-class ShotPlan:
-    """Pass 1 as ``colorize`` runs it: the shots, and the global vector that colours each."""
-
-    shots: list[Shot]
-    total: int  # frames: counted by pass 1, or the header's estimate when it was skipped
-    vectors: dict[int, torch.Tensor]  # shot index -> (1, D); missing = pass 2 computes it
-    styles: dict[int, str]  # shot index -> the reference that colours it; missing = its own
-    ran_pass1: bool  # False when --style and --shots leave nothing for pass 1 to do
-
-
-def plan_shots(
-    cfg: ColorizeConfig,
-    info: VideoInfo,
-    colorizer: Colorizer,
-    on_warning: WarnFn | None = None,
-    on_progress: ProgressFn | None = None,
-) -> ShotPlan:
-    """The shots and their global vectors, from ``--shots`` (with its ``style`` column),
-    ``--style`` and pass 1. ``filmcolor preview`` calls it too, so it shows what ``colorize``
-    will do.
-
-    A shot's vector is, in order of precedence: its row's ``style`` reference, ``--style``,
-    or the mean of its keyframes' own vectors (pass 1).
-
-    Raises:
-        ShotListError, StyleImageError: before pass 1 decodes a frame.
-    """
-    shot_list = given_cuts = None
-    if cfg.shots:
-        shot_list = read_shot_list(
-            cfg.shots, fps=info.fps, start=info.start_time, on_warning=on_warning
-        )
-        given_cuts = shot_list.cuts
-    style = style_vector(colorizer, cfg.style) if cfg.style else None
-    per_shot = csv_styles(colorizer, shot_list) if shot_list else {}
-
-    # Pass 1: the shots, and a global vector for each (unless --style gives one for all).
-    ran_pass1 = style is None or given_cuts is None
-    if ran_pass1:
-        analysis = analyse(
-            info,
-            None if style is not None else colorizer,
-            cuts=given_cuts,
-            detector=cfg.detector,
-            threshold=cfg.threshold,
-            min_shot_frames=cfg.min_shot_frames,
-            keyframes=cfg.keyframes,
-            max_damaged=cfg.max_damaged,
-            on_progress=on_progress,
-        )
-        shots, total = analysis.shots, analysis.frames
-        vectors = analysis.vectors
-        if given_cuts:
-            check_starts(given_cuts, total, cfg.shots)
-    else:
-        total = info.estimated_frames or 0
-        if total:
-            check_starts(given_cuts, total, cfg.shots)
-        shots = shots_from_cuts(given_cuts, max(total, max(given_cuts, default=0) + 1))
-        vectors = {}
-    styles = {}
-    if style is not None:
-        vectors = dict.fromkeys(range(len(shots)), style)
-        styles = dict.fromkeys(range(len(shots)), parse_reference(cfg.style).label)
-    for k, shot in enumerate(shots):
-        if shot.start in per_shot:
-            styles[k], vectors[k] = per_shot[shot.start]
-    return ShotPlan(shots, total, vectors, styles, ran_pass1)
 
 
 def colorize_video(
@@ -302,7 +187,7 @@ def colorize_video(
             )
             segment_parts = [(parts.part(s), s.frames) for s in run]
             with PartsWriter(segment_parts, info, fmt, cfg.crf, cfg.preset, first.start) as writer:
-                done += _pass2(job, cfg, info, frames, (), report, writer)
+                done += run_pass2(job, frames, writer)
             moved += writer.moved
     except UserError:
         if world.size == 1:
@@ -338,340 +223,3 @@ def colorize_video(
     packets = dict(writer.packets)
     seconds = time.perf_counter() - t0
     return ColorizeResult(out, writer.frames, plan.shots, packets, report, seconds, warnings)
-
-
-def plan_film(
-    cfg: ColorizeConfig,
-    info: VideoInfo,
-    colorizer: Colorizer,
-    warn: WarnFn,
-    on_progress: ProgressFn | None,
-) -> Plan:
-    """Pass 1 (:func:`plan_shots`) and the segments of pass 2. When ``--style`` and
-    ``--shots`` leave pass 1 nothing to compute, the frames are still decoded once and
-    counted: segments need the exact count and each shot's first timestamp."""
-    shot_plan = plan_shots(cfg, info, colorizer, warn, on_progress)
-    shots, total = shot_plan.shots, shot_plan.total
-    if not shot_plan.ran_pass1:
-        counted = analyse(
-            info,
-            cuts=[s.start for s in shots[1:]],
-            max_damaged=cfg.max_damaged,
-            on_progress=on_progress,
-        )
-        shots, total = counted.shots, counted.frames
-    segments = plan_segments(shots, info.time_base, cfg.segment_frames)
-    return Plan(total, shots, shot_plan.vectors, segments)
-
-
-# Pass 2: the messages between the stages.
-
-
-@dataclass
-class Frame:
-    """A decoded frame: its luma, its source timestamp, and (once the network ran) its a*b*."""
-
-    y: np.ndarray  # (H, W) luma code values, uint8 or uint16
-    pts: int
-    ab: np.ndarray | None = None  # (h, w, 2) float32 at the render size
-    gray: np.ndarray | None = None  # (h, w) uint8: the network's levelled input (--temporal)
-
-
-@dataclass
-class Packet:
-    """An audio or subtitle packet, copied (or transcoded) by the writer."""
-
-    packet: av.Packet
-
-
-@dataclass
-class Batch:
-    """Consecutive frames of one shot, and the packets read while they were, in that order."""
-
-    shot: int  # index into the shot list
-    frames: list[Frame] = field(default_factory=list)
-    packets: list[av.Packet] = field(default_factory=list)
-
-
-_END = None  # the last message on every queue
-
-
-@dataclass
-class Pass2:
-    """What the stages of pass 2 share: the model, the shots and their vectors, the formats."""
-
-    colorizer: Colorizer
-    shots: list[Shot]
-    vectors: dict[int, torch.Tensor]  # shot index -> (1, D); filled in for unsampled shots
-    luma: LumaFormat
-    fmt: OutputFormat
-    batch_size: int
-    keyframes: int
-    total: int | None
-    on_progress: ProgressFn | None
-    temporal: float = 0.0  # strength of filmcolor.temporal; 0 = each frame on its own
-
-    def __post_init__(self) -> None:
-        self.lut = self.luma.lightness_table()
-        self.lut_np = self.lut.numpy()
-        self.level = ShotLevel()  # used by the network's thread
-        self.follow = FollowMotion(self.temporal)  # used by the encode thread
-
-
-# Pass 2: the stages.
-
-
-def decode(
-    source: av.container.InputContainer | Iterator[av.VideoFrame],
-    max_damaged: int,
-    report: DecodeReport,
-    copy_streams: tuple[int, ...],
-    put: Callable[[Frame | Packet | None], None],
-) -> None:
-    """Decode thread: every video frame as a :class:`Frame`, other packets as :class:`Packet`.
-    ``source`` is an open file, or frames already decoded (the segments of one run)."""
-    if not isinstance(source, av.container.InputContainer):
-        for frame in source:
-            put(Frame(luma_plane(frame), frame.pts))
-        put(_END)
-        return
-    for frame in decode_video(
-        source,
-        max_damaged=max_damaged,
-        report=report,
-        copy_streams=copy_streams,
-        on_packet=lambda p: put(Packet(p)),
-    ):
-        put(Frame(luma_plane(frame), frame.pts))
-    put(_END)
-
-
-def batches(job: Pass2, messages: Iterator[Frame | Packet]) -> Iterator[Batch]:
-    """Group frames into batches of at most ``batch_size`` that never span a cut; packets go
-    with the batch during which they were read (a batch may hold packets only)."""
-    starts = [s.start for s in job.shots[1:]]
-    batch = Batch(0)
-    n = 0
-    for item in messages:
-        if isinstance(item, Packet):
-            batch.packets.append(item.packet)
-            continue
-        if batch.shot < len(starts) and n == starts[batch.shot]:
-            if batch.frames or batch.packets:
-                yield batch
-            batch = Batch(batch.shot + 1)
-        batch.frames.append(item)
-        n += 1
-        if len(batch.frames) == job.batch_size:
-            yield batch
-            batch = Batch(batch.shot)
-    if batch.frames or batch.packets:
-        yield batch
-
-
-def add_colour(job: Pass2, batch: Batch) -> None:
-    """The network: each frame's a*b* at the render size, from its shot's global vector."""
-    if not batch.frames:
-        return
-    y = np.stack([f.y for f in batch.frames])  # (B, H, W) code values
-    lightness = torch.from_numpy(lightness_of(y, job.lut_np))[:, None]  # (B, 1, H, W) L*
-    g = job.vectors.get(batch.shot)
-    if g is None:  # a shot too short to be sampled in pass 1: use its first frames
-        l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.keyframes]])
-        g = job.vectors[batch.shot] = job.colorizer.global_vector(l224).mean(0, keepdim=True)
-    small = despeckle(job.colorizer.shrink(lightness / 100))  # (B, 1, h, w) at the render size
-    if job.temporal:
-        small = job.level(batch.shot, small)  # brightness flicker out of the input only
-    ab = job.colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
-    for i, f in enumerate(batch.frames):
-        f.ab = np.ascontiguousarray(ab[i])
-        f.gray = gray8(small[i, 0]) if job.temporal else None
-
-
-def follow_motion(job: Pass2, batch: Batch) -> None:
-    """Encode thread: each frame's a*b* blended with the previous frame's moved along the
-    optical flow, within the shot (:class:`filmcolor.temporal.FollowMotion`)."""
-    if not job.temporal:
-        return
-    for f in batch.frames:
-        f.ab = job.follow(batch.shot, f.gray, f.ab)
-
-
-def encode(job: Pass2, batch: Batch, writer: VideoWriter, matrix: np.ndarray) -> None:
-    """Encode thread: full-size L* + a*b* -> Cb, Cr; the original Y; then the packets."""
-    fmt, bits = job.fmt, job.luma.bits
-    for f in batch.frames:
-        cb, cr = lab_to_chroma(lightness_of(f.y, job.lut_np), f.ab, fmt, matrix)
-        writer.write_frame(make_frame(scale_luma(f.y, bits, fmt.bits), cb, cr, fmt), f.pts)
-    for p in batch.packets:
-        writer.write_packet(p)
-
-
-def _run_network(
-    job: Pass2, messages: Iterator[Frame | Packet], put: Callable[[Batch | None], None]
-) -> int:
-    """This thread: batches -> a*b* -> the encoder queue. Returns the number of frames."""
-    n, shot = 0, 0
-    for batch in batches(job, messages):
-        add_colour(job, batch)
-        put(batch)
-        n, shot = n + len(batch.frames), batch.shot
-        if job.on_progress and len(batch.frames) == job.batch_size:
-            job.on_progress(
-                Progress("colorize", n, max(job.total or 0, n), shot + 1, len(job.shots))
-            )
-    put(_END)
-    if job.on_progress:
-        job.on_progress(Progress("colorize", n, n, shot + 1, len(job.shots)))
-    return n
-
-
-# Pass 2: the threads and queues that join the stages.
-
-
-class _Stop(Exception):
-    """Raised in a stage when another one failed or the user pressed Ctrl-C."""
-
-
-class _Queue:
-    """A bounded queue whose ``put`` and ``get`` give up (:class:`_Stop`) once ``stop`` is set,
-    or, for ``get``, once the thread that feeds it has died."""
-
-    def __init__(self, maxsize: int, stop: threading.Event):
-        self.q: queue.Queue = queue.Queue(maxsize=maxsize)
-        self.stop = stop
-        self.feeder: threading.Thread | None = None
-
-    def put(self, item) -> None:
-        while not self.stop.is_set():
-            try:
-                self.q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Stop
-
-    def get(self):
-        while True:
-            try:
-                return self.q.get(timeout=0.1)
-            except queue.Empty:
-                if self.stop.is_set():
-                    raise _Stop from None
-                feeder = self.feeder
-                if feeder is not None and not feeder.is_alive() and self.q.empty():
-                    raise _Stop from None
-
-    def __iter__(self):
-        """The messages up to (not including) the end mark."""
-        while (item := self.get()) is not _END:
-            yield item
-
-
-def _pass2(
-    job: Pass2,
-    cfg: ColorizeConfig,
-    info: VideoInfo,
-    source: av.container.InputContainer,
-    copy_streams: tuple[int, ...],
-    report: DecodeReport,
-    writer: VideoWriter,
-) -> int:
-    """Run the three threads of pass 2 from ``source`` to ``writer``; the first error (or
-    Ctrl-C) stops all of them. Returns the number of frames written."""
-    stop = threading.Event()
-    q_in = _Queue(max(16, 3 * cfg.batch_size), stop)
-    q_out = _Queue(2, stop)
-    errors: list[BaseException] = []
-    matrix = chroma_matrix(job.fmt)
-
-    def thread(name: str, fn: Callable[[], None]) -> threading.Thread:
-        def run() -> None:
-            try:
-                fn()
-            except _Stop:
-                pass
-            except BaseException as e:  # handed to the main thread, which re-raises it
-                errors.append(e)
-                stop.set()
-
-        return threading.Thread(target=run, name=f"filmcolor-{name}", daemon=True)
-
-    def encode_all() -> None:
-        for batch in q_out:
-            follow_motion(job, batch)
-            encode(job, batch, writer, matrix)
-
-    def decode_all() -> None:
-        decode(source, cfg.max_damaged, report, copy_streams, q_in.put)
-
-    decoder = thread("decode", decode_all)
-    encoder = thread("encode", encode_all)
-    q_in.feeder = decoder
-    decoder.start()
-    encoder.start()
-    finished = False
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)  # the other cores decode, convert and encode
-    frames = 0
-    try:
-        frames = _run_network(job, iter(q_in), q_out.put)
-        encoder.join()
-        finished = not errors
-    except _Stop:
-        pass
-    finally:
-        torch.set_num_threads(threads)
-        if not finished:
-            stop.set()  # Ctrl-C or an error: both threads leave at their next queue call
-        decoder.join(timeout=5)
-        encoder.join(timeout=30)
-    if errors:
-        raise errors[0]
-    if not finished:
-        raise VideoInputError(f"{info.path}: decoding stopped unexpectedly")
-    return frames
-
-
-def segment_job(
-    run: list[Segment],
-    plan: Plan,
-    cfg: ColorizeConfig,
-    info: VideoInfo,
-    colorizer: Colorizer,
-    fmt: OutputFormat,
-    done: int,
-    on_progress: ProgressFn | None,
-) -> Pass2:
-    """Pass 2's shared state for a run of consecutive segments: their shots, numbered from the
-    run's first frame and shot, and progress reported in the film's frames and shots."""
-    first, last = run[0], run[-1]
-    shots = [
-        Shot(s.start - first.start, s.end - first.start, s.start_time, s.end_time)
-        for s in plan.shots
-        if first.start <= s.start < last.end
-    ]
-    vectors = {
-        k - first.shot: v
-        for k, v in plan.vectors.items()
-        if first.shot <= k < first.shot + len(shots)
-    }
-
-    def progress(p: Progress) -> None:
-        on_progress(
-            Progress(p.stage, done + p.done, plan.frames, first.shot + p.shot, len(plan.shots))
-        )
-
-    return Pass2(
-        colorizer=colorizer,
-        shots=shots,
-        vectors=vectors,
-        luma=luma_format(info),
-        fmt=fmt,
-        batch_size=cfg.batch_size,
-        keyframes=cfg.keyframes,
-        total=last.end - first.start,
-        on_progress=progress if on_progress else None,
-        temporal=cfg.temporal,
-    )

@@ -1,9 +1,9 @@
 """Review before you render: a contact sheet with one colour frame per shot.
 
-``filmcolor preview`` runs pass 1 exactly as ``colorize`` does (:func:`filmcolor.pipeline.
+``filmcolor preview`` runs pass 1 exactly as ``colorize`` does (:func:`filmcolor.plan.
 plan_shots`: the same model, ``--style``, ``--shots`` and its ``style`` column), decodes the
 middle frame of every shot, colours it with pass 2's network stage
-(:func:`filmcolor.pipeline.add_colour`, at the same render size), and lays the shots out in
+(:func:`filmcolor.pass2.colour_frame`, at the same render size), and lays the shots out in
 pages: number, time code and style of each shot above its gray | colour pair. It also writes
 the shot list as CSV, with an empty ``style`` column to fill in where a shot came out wrong.
 """
@@ -21,32 +21,19 @@ import torch
 
 from filmcolor.color import lightness_of
 from filmcolor.colorizer import Colorizer
+from filmcolor.config import COLUMNS, PER_PAGE, ColorizeConfig
 from filmcolor.errors import UserError
 from filmcolor.images import write_image
 from filmcolor.models.color import lab_to_rgb
-from filmcolor.pipeline import (
-    Batch,
-    ColorizeConfig,
-    Frame,
-    Pass2,
-    WarnFn,
-    add_colour,
-    plan_shots,
-)
+from filmcolor.pass2 import Pass2, colour_frame
+from filmcolor.plan import WarnFn, plan_shots
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.shots import Shot, ShotListError, read_shot_list, write_csv
 from filmcolor.styles import format_time
-from filmcolor.video_io import (
-    VideoInfo,
-    choose_output_format,
-    decode_video,
-    luma_format,
-    luma_plane,
-    probe,
-)
+from filmcolor.video.decode import decode_video, luma_plane
+from filmcolor.video.mux import choose_output_format
+from filmcolor.video.probe import VideoInfo, luma_format, probe
 
-PER_PAGE = 60  # shots per page
-COLUMNS = 4  # tiles per row
 TILE_HEIGHT = 120  # px, of each picture of a tile
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -178,9 +165,8 @@ def preview_video(
     tiles = {}
     for k, n in middle.items():
         if n in luma:
-            batch = Batch(k, [Frame(luma[n], 0)])
-            add_colour(job, batch)  # pass 2's network stage: the shot's vector, render size
-            tiles[k] = _pair(lightness_of(luma[n], job.lut_np), batch.frames[0].ab, size)
+            ab = colour_frame(job, k, luma[n])  # pass 2's network stage: shot vector, size
+            tiles[k] = _pair(lightness_of(luma[n], job.lut_np), ab, size)
     seconds["colour"] = time.perf_counter() - t
 
     shown = list(tiles)

@@ -14,7 +14,7 @@ state (batches, temporal propagation). The parts live in a work folder beside th
 A segment is done when its part exists: parts are published by rename only once their frame
 count is verified, so a crash, a kill or Ctrl-C leaves finished parts and at worst a stale
 claim. Running the same command again keeps the parts whose manifest still matches
-(:meth:`Parts.resume`) and redoes the rest; the join (:func:`filmcolor.video_io.join_parts`)
+(:meth:`Parts.resume`) and redoes the rest; the join (:func:`filmcolor.parts.join_parts`)
 remuxes them with the input's other streams into the output and removes the folder.
 
 Under ``torchrun`` (:class:`World`), rank 0 runs pass 1 and writes the manifest, every rank

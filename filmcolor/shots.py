@@ -26,7 +26,8 @@ from scenedetect.common import FrameTimecode
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.video_io import VideoInfo, decode_video, luma_format, luma_plane, probe
+from filmcolor.video.decode import decode_video, luma_plane
+from filmcolor.video.probe import VideoInfo, luma_format, probe
 
 DETECT_WIDTH = 128  # frames are shrunk to this width (keeping the aspect) before detection
 DETECTORS = ("content", "adaptive")
@@ -207,7 +208,7 @@ def analyse(
     vector is the mean of ``keyframes`` of its samples, spread evenly through the shot.
 
     Args:
-        video: the file, or what :func:`filmcolor.video_io.probe` said about it.
+        video: the file, or what :func:`filmcolor.video.probe.probe` said about it.
         colorizer: computes the global vectors; None = find the shots only.
         cuts: a given shot list (first frames of shots); None = detect.
         detector, threshold, min_shot_frames: see :class:`CutDetector`.
@@ -216,7 +217,7 @@ def analyse(
         on_progress: called every few frames.
 
     Raises:
-        VideoInputError: the file cannot be read (see :func:`filmcolor.video_io.probe`).
+        VideoInputError: the file cannot be read (see :func:`filmcolor.video.probe.probe`).
     """
     info = video if isinstance(video, VideoInfo) else probe(video)
     luma = luma_format(info)

@@ -23,7 +23,8 @@ from filmcolor.errors import UserError
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_luma
 from filmcolor.models.color import gray_to_lightness
 from filmcolor.shots import ShotList
-from filmcolor.video_io import decode_video, luma_format, luma_plane, probe
+from filmcolor.video.decode import decode_video, luma_plane
+from filmcolor.video.probe import luma_format, probe
 
 
 class StyleImageError(UserError):

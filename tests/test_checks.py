@@ -154,7 +154,7 @@ def test_enormous_frames_are_refused_before_they_are_allocated(tmp_path, coloriz
 
 
 def test_a_full_disk_ends_in_one_line_and_leaves_nothing(tmp_path, tiny_model, monkeypatch):
-    import filmcolor.video_io as vio
+    import filmcolor.video.writer as vio
 
     src = tmp_path / "in" / "film.mp4"
     src.parent.mkdir()

@@ -17,10 +17,10 @@ import pytest
 from media import packets, read_video, write_clip
 
 from filmcolor import segments
+from filmcolor.parts import PartsWriter
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.segments import Parts, Segment, plan_segments, saved
 from filmcolor.shots import shots_from_cuts
-from filmcolor.video_io import PartsWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # in the middle of pass 2 (the kill itself is a real SIGKILL).
 SLOW_CLI = """
 import runpy, sys, time
-import filmcolor.pipeline as pipeline
-real = pipeline.add_colour
+import filmcolor.pass2 as pass2
+real = pass2.add_colour
 def slow(job, batch):
     time.sleep(0.1)
     real(job, batch)
-pipeline.add_colour = slow
+pass2.add_colour = slow
 sys.argv[0] = "filmcolor"
 runpy.run_module("filmcolor.cli", run_name="__main__")
 """

@@ -24,7 +24,7 @@ from filmcolor.styles import (
     read_reference,
     style_vector,
 )
-from filmcolor.video_io import luma_format, probe
+from filmcolor.video.probe import luma_format, probe
 
 CUTS = (15, 30)  # three shots of 15 frames at 25 fps
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from media import packets, read_video, write_clip
 
-from filmcolor import pipeline
 from filmcolor.checks import AlreadyColourError
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.shots import shots_from_cuts, write_csv
 from filmcolor.styles import style_vector
-from filmcolor.video_io import VideoInputError, VideoOutputError, probe
+from filmcolor.video.mux import VideoOutputError
+from filmcolor.video.probe import VideoInputError, probe
 
 
 def run(src, out, colorizer, **kw):
@@ -142,12 +142,13 @@ def test_style_gives_one_vector_and_given_shots_are_used(tmp_path, colorizer, mo
 
 def test_memory_is_bounded_by_the_queues(tmp_path, colorizer, monkeypatch):
     """The decoder never runs more than a few batches ahead of the encoder."""
-    import filmcolor.video_io as vio
+    import filmcolor.pass2 as pass2
+    import filmcolor.video.writer as vio
 
     src = tmp_path / "long.mkv"
     write_clip(src, n=120, codec="ffv1", pix_fmt="gray")
     decoded, encoded, lag = [0], [0], []  # pass 2's decoder only (pass 1 is in shots)
-    real_luma, real_write = pipeline.luma_plane, vio.VideoWriter.write_frame
+    real_luma, real_write = pass2.luma_plane, vio.VideoWriter.write_frame
 
     def luma(frame):
         decoded[0] += 1
@@ -158,7 +159,7 @@ def test_memory_is_bounded_by_the_queues(tmp_path, colorizer, monkeypatch):
         encoded[0] += 1
         return real_write(self, frame, pts)
 
-    monkeypatch.setattr(pipeline, "luma_plane", luma)
+    monkeypatch.setattr(pass2, "luma_plane", luma)
     monkeypatch.setattr(vio.VideoWriter, "write_frame", write)
     run(src, tmp_path / "o.mkv", colorizer, codec="ffv1", batch_size=4, style=None)
     assert encoded[0] == 120

@@ -1,0 +1,334 @@
+"""Pass 2: decode -> batches of one shot -> network -> temporal -> encode, in three threads.
+
+The stages run in threads joined by bounded queues, so memory does not grow with the film;
+each stage is one function below, and a stage that works on batches of a shot is one more
+function called in :func:`_run_network` or in the encode thread of :func:`run_pass2`:
+
+    decode thread  :func:`decode`     decoded frames -> :class:`Frame` (luma, pts)
+    this thread    :func:`batches`    frames -> :class:`Batch` of one shot
+                   :func:`add_colour` luma -> L* at --render-size (despeckled; levelled
+                                      with --temporal) -> network -> a*b*
+    encode thread  :func:`follow_motion` a*b* carried along the optical flow within a shot
+                                      (--temporal, :mod:`filmcolor.temporal`)
+                   :func:`encode`     a*b* upsampled + full-size L* -> Cb, Cr (OpenCV);
+                                      original Y + new Cb, Cr -> the writer (source pts)
+
+The optical flow and the colour conversion run in the encode thread because OpenCV releases
+the GIL: they overlap the network instead of following it (benchmarks/speed.py measures each
+stage, benchmarks/temporal_speed.py the flow). Only chrominance comes from the network: the Y
+plane written is the Y plane read.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import av
+import numpy as np
+import torch
+
+from filmcolor.color import (
+    LumaFormat,
+    OutputFormat,
+    chroma_matrix,
+    lab_to_chroma,
+    lightness_of,
+    scale_luma,
+)
+from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.config import ColorizeConfig
+from filmcolor.progress import Progress, ProgressFn
+from filmcolor.segments import Plan, Segment
+from filmcolor.shots import Shot
+from filmcolor.temporal import FollowMotion, ShotLevel, despeckle, gray8
+from filmcolor.video.decode import luma_plane
+from filmcolor.video.probe import VideoInfo, VideoInputError, luma_format
+from filmcolor.video.writer import make_frame
+
+# The messages between the stages.
+
+
+@dataclass
+class Frame:
+    """A decoded frame: its luma, its source timestamp, and (once the network ran) its a*b*."""
+
+    y: np.ndarray  # (H, W) luma code values, uint8 or uint16
+    pts: int
+    ab: np.ndarray | None = None  # (h, w, 2) float32 at the render size
+    gray: np.ndarray | None = None  # (h, w) uint8: the network's levelled input (--temporal)
+
+
+@dataclass
+class Batch:
+    """Consecutive frames of one shot."""
+
+    shot: int  # index into the shot list
+    frames: list[Frame] = field(default_factory=list)
+
+
+_END = None  # the last message on every queue
+
+
+@dataclass
+class Pass2:
+    """What the stages of pass 2 share: the model, the shots and their vectors, the formats."""
+
+    colorizer: Colorizer
+    shots: list[Shot]
+    vectors: dict[int, torch.Tensor]  # shot index -> (1, D); filled in for unsampled shots
+    luma: LumaFormat
+    fmt: OutputFormat
+    batch_size: int
+    keyframes: int
+    total: int | None
+    on_progress: ProgressFn | None
+    temporal: float = 0.0  # strength of filmcolor.temporal; 0 = each frame on its own
+    threads: int = 0  # torch threads for the network; 0 = leave torch's setting
+    source: str = "the film"  # named in the error when decoding stops unexpectedly
+
+    def __post_init__(self) -> None:
+        self.lut = self.luma.lightness_table()
+        self.lut_np = self.lut.numpy()
+        self.level = ShotLevel()  # used by the network's thread
+        self.follow = FollowMotion(self.temporal)  # used by the encode thread
+
+
+class FrameWriter(Protocol):
+    """Where pass 2's frames go: a :class:`filmcolor.video.writer.VideoWriter` or a
+    :class:`filmcolor.parts.PartsWriter`."""
+
+    def write_frame(self, frame: av.VideoFrame, pts: int) -> None: ...
+
+
+# The stages.
+
+
+def decode(frames: Iterable[av.VideoFrame], put: Callable[[Frame | None], None]) -> None:
+    """Decode thread: every decoded video frame as a :class:`Frame` (its luma, its pts)."""
+    for frame in frames:
+        put(Frame(luma_plane(frame), frame.pts))
+    put(_END)
+
+
+def batches(job: Pass2, frames: Iterator[Frame]) -> Iterator[Batch]:
+    """Group frames into batches of at most ``batch_size`` that never span a cut."""
+    starts = [s.start for s in job.shots[1:]]
+    batch = Batch(0)
+    for n, item in enumerate(frames):
+        if batch.shot < len(starts) and n == starts[batch.shot]:
+            if batch.frames:
+                yield batch
+            batch = Batch(batch.shot + 1)
+        batch.frames.append(item)
+        if len(batch.frames) == job.batch_size:
+            yield batch
+            batch = Batch(batch.shot)
+    if batch.frames:
+        yield batch
+
+
+def add_colour(job: Pass2, batch: Batch) -> None:
+    """The network: each frame's a*b* at the render size, from its shot's global vector."""
+    if not batch.frames:
+        return
+    y = np.stack([f.y for f in batch.frames])  # (B, H, W) code values
+    lightness = torch.from_numpy(lightness_of(y, job.lut_np))[:, None]  # (B, 1, H, W) L*
+    g = job.vectors.get(batch.shot)
+    if g is None:  # a shot too short to be sampled in pass 1: use its first frames
+        l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.keyframes]])
+        g = job.vectors[batch.shot] = job.colorizer.global_vector(l224).mean(0, keepdim=True)
+    small = despeckle(job.colorizer.shrink(lightness / 100))  # (B, 1, h, w) at the render size
+    if job.temporal:
+        small = job.level(batch.shot, small)  # brightness flicker out of the input only
+    ab = job.colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
+    for i, f in enumerate(batch.frames):
+        f.ab = np.ascontiguousarray(ab[i])
+        f.gray = gray8(small[i, 0]) if job.temporal else None
+
+
+def colour_frame(job: Pass2, shot: int, y: np.ndarray) -> np.ndarray:
+    """One frame of ``shot`` through the network stage, as pass 2 colours it in a batch of one
+    (the shot's vector, the render size): its a*b*, (h, w, 2) float32 at the render size."""
+    batch = Batch(shot, [Frame(y, 0)])
+    add_colour(job, batch)
+    return batch.frames[0].ab
+
+
+def follow_motion(job: Pass2, batch: Batch) -> None:
+    """Encode thread: each frame's a*b* blended with the previous frame's moved along the
+    optical flow, within the shot (:class:`filmcolor.temporal.FollowMotion`)."""
+    if not job.temporal:
+        return
+    for f in batch.frames:
+        f.ab = job.follow(batch.shot, f.gray, f.ab)
+
+
+def encode(job: Pass2, batch: Batch, writer: FrameWriter, matrix: np.ndarray) -> None:
+    """Encode thread: full-size L* + a*b* -> Cb, Cr; the original Y; to the writer."""
+    fmt, bits = job.fmt, job.luma.bits
+    for f in batch.frames:
+        cb, cr = lab_to_chroma(lightness_of(f.y, job.lut_np), f.ab, fmt, matrix)
+        writer.write_frame(make_frame(scale_luma(f.y, bits, fmt.bits), cb, cr, fmt), f.pts)
+
+
+def _run_network(job: Pass2, frames: Iterator[Frame], put: Callable[[Batch | None], None]) -> int:
+    """This thread: batches -> a*b* -> the encoder queue. Returns the number of frames."""
+    n, shot = 0, 0
+    for batch in batches(job, frames):
+        add_colour(job, batch)
+        put(batch)
+        n, shot = n + len(batch.frames), batch.shot
+        if job.on_progress and len(batch.frames) == job.batch_size:
+            job.on_progress(
+                Progress("colorize", n, max(job.total or 0, n), shot + 1, len(job.shots))
+            )
+    put(_END)
+    if job.on_progress:
+        job.on_progress(Progress("colorize", n, n, shot + 1, len(job.shots)))
+    return n
+
+
+# The threads and queues that join the stages.
+
+
+class _Stop(Exception):
+    """Raised in a stage when another one failed or the user pressed Ctrl-C."""
+
+
+class _Queue:
+    """A bounded queue whose ``put`` and ``get`` give up (:class:`_Stop`) once ``stop`` is set,
+    or, for ``get``, once the thread that feeds it has died."""
+
+    def __init__(self, maxsize: int, stop: threading.Event):
+        self.q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.stop = stop
+        self.feeder: threading.Thread | None = None
+
+    def put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stop
+
+    def get(self):
+        while True:
+            try:
+                return self.q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    raise _Stop from None
+                feeder = self.feeder
+                if feeder is not None and not feeder.is_alive() and self.q.empty():
+                    raise _Stop from None
+
+    def __iter__(self):
+        """The messages up to (not including) the end mark."""
+        while (item := self.get()) is not _END:
+            yield item
+
+
+def run_pass2(job: Pass2, frames: Iterable[av.VideoFrame], writer: FrameWriter) -> int:
+    """Run the three threads of pass 2 from decoded ``frames`` to ``writer``; the first error
+    (or Ctrl-C) stops all of them. Returns the number of frames written."""
+    stop = threading.Event()
+    q_in = _Queue(max(16, 3 * job.batch_size), stop)
+    q_out = _Queue(2, stop)
+    errors: list[BaseException] = []
+    matrix = chroma_matrix(job.fmt)
+
+    def thread(name: str, fn: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                fn()
+            except _Stop:
+                pass
+            except BaseException as e:  # handed to the main thread, which re-raises it
+                errors.append(e)
+                stop.set()
+
+        return threading.Thread(target=run, name=f"filmcolor-{name}", daemon=True)
+
+    def encode_all() -> None:
+        for batch in q_out:
+            follow_motion(job, batch)
+            encode(job, batch, writer, matrix)
+
+    decoder = thread("decode", lambda: decode(frames, q_in.put))
+    encoder = thread("encode", encode_all)
+    q_in.feeder = decoder
+    decoder.start()
+    encoder.start()
+    finished = False
+    threads = torch.get_num_threads()
+    if job.threads:
+        torch.set_num_threads(job.threads)  # the other cores decode, convert and encode
+    done = 0
+    try:
+        done = _run_network(job, iter(q_in), q_out.put)
+        encoder.join()
+        finished = not errors
+    except _Stop:
+        pass
+    finally:
+        torch.set_num_threads(threads)
+        if not finished:
+            stop.set()  # Ctrl-C or an error: both threads leave at their next queue call
+        decoder.join(timeout=5)
+        encoder.join(timeout=30)
+    if errors:
+        raise errors[0]
+    if not finished:
+        raise VideoInputError(f"{job.source}: decoding stopped unexpectedly")
+    return done
+
+
+def segment_job(
+    run: list[Segment],
+    plan: Plan,
+    cfg: ColorizeConfig,
+    info: VideoInfo,
+    colorizer: Colorizer,
+    fmt: OutputFormat,
+    done: int,
+    on_progress: ProgressFn | None,
+) -> Pass2:
+    """Pass 2's shared state for a run of consecutive segments: their shots, numbered from the
+    run's first frame and shot, and progress reported in the film's frames and shots."""
+    first, last = run[0], run[-1]
+    shots = [
+        Shot(s.start - first.start, s.end - first.start, s.start_time, s.end_time)
+        for s in plan.shots
+        if first.start <= s.start < last.end
+    ]
+    vectors = {
+        k - first.shot: v
+        for k, v in plan.vectors.items()
+        if first.shot <= k < first.shot + len(shots)
+    }
+
+    def progress(p: Progress) -> None:
+        on_progress(
+            Progress(p.stage, done + p.done, plan.frames, first.shot + p.shot, len(plan.shots))
+        )
+
+    return Pass2(
+        colorizer=colorizer,
+        shots=shots,
+        vectors=vectors,
+        luma=luma_format(info),
+        fmt=fmt,
+        batch_size=cfg.batch_size,
+        keyframes=cfg.keyframes,
+        total=last.end - first.start,
+        on_progress=progress if on_progress else None,
+        temporal=cfg.temporal,
+        threads=cfg.threads,
+        source=str(info.path),
+    )
