@@ -85,7 +85,7 @@ def check_temperature(temperature: float | None) -> None:
     if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
         raise ConfigError(
             f"--temperature must be a positive number, got {temperature} "
-            "(lower is more vivid, 1 is the plain mean; the model's own is used when not given)"
+            "(lower is more vivid, 1 is the plain mean)"
         )
 
 
@@ -96,8 +96,7 @@ def check_device(device: str, precision: str) -> None:
         raise ConfigError(
             f"unknown --device {device!r}; choose from {', '.join(DEVICES)} (or cuda:N for one GPU)"
         )
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
 
 
 def check_encoder(codec: str, crf: int | None) -> None:

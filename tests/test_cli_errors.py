@@ -71,6 +71,16 @@ def test_the_wrong_command_points_to_the_right_one(files):
     assert "filmcolor colorize" in line
 
 
+@pytest.mark.parametrize("temperature", ["0", "-1", "nan"])
+def test_a_temperature_that_is_not_positive_is_one_line(tmp_path, temperature):
+    (tmp_path / "in").mkdir()
+    line = one_error_line(
+        invoke("frames", tmp_path / "in", "-o", tmp_path / "out", "--temperature", temperature)
+    )
+    assert "--temperature must be a positive number" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_misspelt_preset_fails_before_any_image_is_screened(tmp_path, monkeypatch):
     import filmcolor.train.data as data
 
