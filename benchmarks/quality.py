@@ -44,7 +44,8 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer
+from filmcolor.colorizer import Colorizer
+from filmcolor.config import DEFAULT_RENDER_SIZE
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image
 from filmcolor.metrics import ab_auc, colourfulness, hue_cells, psnr_rgb
 from filmcolor.models.color import rgb_to_gray8, rgb_to_lab

@@ -51,7 +51,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from filmcolor.color import OutputFormat, lab_to_chroma, rgb_to_chroma
-from filmcolor.colorizer import DEFAULT_RENDER_SIZE, Colorizer
+from filmcolor.colorizer import Colorizer
+from filmcolor.config import DEFAULT_RENDER_SIZE
 from filmcolor.device import bf16_supported
 from filmcolor.models import ColorizationNet, ModelConfig, preset
 from filmcolor.models.bins import bin_centres

@@ -22,7 +22,7 @@ import av
 import numpy as np
 import torch
 
-from filmcolor.colorizer import DEFAULT_RENDER_SIZE
+from filmcolor.config import DEFAULT_RENDER_SIZE
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.weights import save_model

@@ -23,7 +23,6 @@ from filmcolor.errors import UserError
 from filmcolor.pipeline import colorize_video, default_output
 from filmcolor.plan import WarnFn
 from filmcolor.progress import ProgressFn
-from filmcolor.segments import World
 from filmcolor.video.probe import is_video
 
 # Files with these endings are listed even when PyAV cannot open them, so that a damaged
@@ -124,10 +123,7 @@ def colorize_many(
         on_file: called with (index from 0, count, job) before each film.
         on_progress, on_warning: as for :func:`filmcolor.pipeline.colorize_video`.
     """
-    world = World.from_env()
-    colorizer = Colorizer.load(
-        cfg.model, world.device(cfg.device), cfg.precision, cfg.temperature, cfg.render_size
-    )
+    colorizer = Colorizer.from_config(cfg)
     results = []
     for i, job in enumerate(jobs):
         if on_file is not None:

@@ -4,8 +4,8 @@
 the convolutions and the weights in channels-last order. Its global path turns a 224x224
 thumbnail (:func:`thumb224`) into one vector per shot, image or style reference
 (:mod:`filmcolor.styles`); its local path turns lightness at the render size and that vector
-into a*b*. Stills, pass 1 (:mod:`filmcolor.shots`) and pass 2 (:mod:`filmcolor.pipeline`) all
-go through it.
+into a*b*. Stills, pass 1 (:mod:`filmcolor.shots`) and pass 2 (:mod:`filmcolor.pass2`) all
+go through it; :meth:`Colorizer.from_config` loads the one a run config names.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from filmcolor.config import DEFAULT_RENDER_SIZE
 from filmcolor.device import autocast, resolve_device, resolve_precision
+from filmcolor.distributed import World
 from filmcolor.models import GLOBAL_SIZE, ColorizationNet
+from filmcolor.models.color import normalize_l
 from filmcolor.weights import load_model
-
-DEFAULT_RENDER_SIZE = 256  # short side the network runs at; see README "Render size"
 
 
 def fold_batchnorm(model: ColorizationNet) -> ColorizationNet:
@@ -87,6 +88,15 @@ class Colorizer:
         net, _ = load_model(model, dev, temperature)
         return cls(net, dev, dtype, render_size)
 
+    @classmethod
+    def from_config(cls, cfg) -> Colorizer:
+        """The colorizer a run config names (:class:`filmcolor.config.ColorizeConfig`,
+        :class:`filmcolor.config.FramesConfig`): its model (None = the shipped one),
+        precision, temperature and render size, on this process's device (under torchrun,
+        its own GPU or its share of the cores)."""
+        device = World.from_env().device(cfg.device)
+        return cls.load(cfg.model, device, cfg.precision, cfg.temperature, cfg.render_size)
+
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         """A CPU tensor on the model's device, channels-last; on CUDA copied from pinned memory
         without waiting for the copy."""
@@ -136,4 +146,4 @@ def thumb224(y: np.ndarray, lut: torch.Tensor) -> torch.Tensor:
     """Luma code values (H, W) -> (1, 224, 224) lightness for the global path."""
     interp = cv2.INTER_AREA if min(y.shape) > GLOBAL_SIZE else cv2.INTER_LINEAR
     small = cv2.resize(y, (GLOBAL_SIZE, GLOBAL_SIZE), interpolation=interp)
-    return lut[torch.from_numpy(small.astype(np.int64))][None] / 100
+    return normalize_l(lut[torch.from_numpy(small.astype(np.int64))][None])

@@ -41,6 +41,7 @@ from filmcolor.color import (
 )
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.config import ColorizeConfig
+from filmcolor.models.color import normalize_l
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.segments import Plan, Segment
 from filmcolor.shots import Shot
@@ -141,7 +142,7 @@ def add_colour(job: Pass2, batch: Batch) -> None:
     if g is None:  # a shot too short to be sampled in pass 1: use its first frames
         l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.keyframes]])
         g = job.vectors[batch.shot] = job.colorizer.global_vector(l224).mean(0, keepdim=True)
-    small = despeckle(job.colorizer.shrink(lightness / 100))  # (B, 1, h, w) at the render size
+    small = despeckle(job.colorizer.shrink(normalize_l(lightness)))  # (B, 1, h, w) render size
     if job.temporal:
         small = job.level(batch.shot, small)  # brightness flicker out of the input only
     ab = job.colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)

@@ -17,6 +17,7 @@ A crash keeps the parts written; under torchrun, ranks share them. Progress goes
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ from pathlib import Path
 from filmcolor.checks import check_black_and_white, check_detector, check_encoder_settings
 from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
+from filmcolor.distributed import World
 from filmcolor.errors import UserError
 from filmcolor.parts import PartsWriter, join_parts
 from filmcolor.pass2 import run_pass2, segment_job
 from filmcolor.plan import WarnFn, plan_film
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.segments import Parts, World, fingerprint
+from filmcolor.segments import Parts, fingerprint
 from filmcolor.shots import Shot
 from filmcolor.video.decode import DecodeReport, decode_span
 from filmcolor.video.mux import (
@@ -40,11 +42,15 @@ from filmcolor.video.mux import (
     plan_streams,
 )
 from filmcolor.video.probe import probe, sample_rgb
-from filmcolor.weights import default_model_path
+from filmcolor.weights import model_path
 
 __all__ = ["ColorizeConfig", "ColorizeResult", "check_output", "colorize_video", "default_output"]
 
 log = logging.getLogger(__name__)
+
+# How long torchrun's ranks wait for each other: rank 0 may spend a long time in pass 1 and
+# the join while the others wait.
+RANK0_TIMEOUT = datetime.timedelta(days=2)
 
 
 @dataclass
@@ -149,24 +155,22 @@ def colorize_video(
         warn(
             f"{cfg.codec} holds at most {fmt.bits} bits; luma is rounded from {info.bit_depth} bits"
         )
-    world = World.from_env()  # one process, or one of torchrun's
+    world = World.from_env().join("gloo", RANK0_TIMEOUT)  # one process, or one of torchrun's
     if colorizer is None:
-        colorizer = Colorizer.load(
-            cfg.model, world.device(cfg.device), cfg.precision, cfg.temperature, cfg.render_size
-        )
-    model = cfg.model or default_model_path()
-    pixels = fingerprint(cfg, colorizer.device.type, colorizer.dtype, model)
+        colorizer = Colorizer.from_config(cfg)
+    pixels = fingerprint(cfg, colorizer.device.type, colorizer.dtype, model_path(cfg.model))
     parts = Parts(out, pixels)
 
     # Pass 1 on rank 0, unless the parts of an interrupted run can be kept.
-    with world.first():
-        if world.rank == 0:
-            kept = parts.resume(cfg.fresh, warn)
-            if kept is None:
-                parts.start(plan_film(cfg, info, colorizer, warn, on_progress))
-            elif on_progress:
-                on_progress(Progress("resume", parts.saved_frames(), kept.frames))
-            parts.check_space(cfg.codec, info.width, info.height, info.path.stat().st_size)
+    def plan_or_resume() -> None:
+        kept = parts.resume(cfg.fresh, warn)
+        if kept is None:
+            parts.start(plan_film(cfg, info, colorizer, warn, on_progress))
+        elif on_progress:
+            on_progress(Progress("resume", parts.saved_frames(), kept.frames))
+        parts.check_space(cfg.codec, info.width, info.height, info.path.stat().st_size)
+
+    world.on_rank0(plan_or_resume)
     plan = parts.load()
 
     # Pass 2 on every rank: the segments not done yet, each written as a part.
@@ -195,7 +199,7 @@ def colorize_video(
         log.exception("rank %d: a segment of %s failed", world.rank, cfg.input)
         # the barrier below is still reached: rank 0 then reports the missing segment
     world.barrier()
-    if world.rank != 0:
+    if not world.main:
         return ColorizeResult(out, done, plan.shots, {}, report, time.perf_counter() - t0, warnings)
 
     # The join on rank 0.

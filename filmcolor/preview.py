@@ -132,9 +132,7 @@ def preview_video(
     if csv is not None:
         _check_replaceable(csv, info)
     if colorizer is None:
-        colorizer = Colorizer.load(
-            cfg.model, cfg.device, cfg.precision, cfg.temperature, cfg.render_size
-        )
+        colorizer = Colorizer.from_config(cfg)
     seconds["model"] = time.perf_counter() - t0
 
     t = time.perf_counter()

@@ -17,14 +17,14 @@ claim. Running the same command again keeps the parts whose manifest still match
 (:meth:`Parts.resume`) and redoes the rest; the join (:func:`filmcolor.parts.join_parts`)
 remuxes them with the input's other streams into the output and removes the folder.
 
-Under ``torchrun`` (:class:`World`), rank 0 runs pass 1 and writes the manifest, every rank
-claims segments not yet done, and rank 0 joins. A claim is an atomically created file, so
-ranks on several machines that share the work folder's file system need no other lock.
+Under ``torchrun`` (:class:`filmcolor.distributed.World`), rank 0 runs pass 1 and writes the
+manifest, every rank claims segments not yet done, and rank 0 joins. A claim is an atomically
+created file, so ranks on several machines that share the work folder's file system need no
+other lock.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
@@ -40,11 +40,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import filmcolor
+from filmcolor.distributed import World
 from filmcolor.errors import UserError
 from filmcolor.files import atomic_output
 from filmcolor.shots import Shot
 
-DEFAULT_SEGMENT_FRAMES = 3000
 MANIFEST = "manifest.json"
 VECTORS = "vectors.safetensors"
 FORMAT = 1  # of the manifest; another value is not reused
@@ -312,7 +312,7 @@ class Parts:
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as f:
-            f.write(f"{socket.gethostname()} pid {os.getpid()} rank {os.environ.get('RANK', 0)}\n")
+            f.write(f"{socket.gethostname()} pid {os.getpid()} rank {World.from_env().rank}\n")
         return True
 
     def runs(self, world: World) -> Iterator[list[Segment]]:
@@ -374,72 +374,3 @@ def saved(output: Path) -> tuple[int, int] | None:
     folder = parts_folder(output)
     done = sum((folder / f"{s['index']:05d}{output.suffix}").exists() for s in segments)
     return done, len(segments)
-
-
-# Ranks.
-
-
-@dataclass(frozen=True)
-class World:
-    """This process's place among the processes ``torchrun`` started (1 process otherwise)."""
-
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-    local_size: int = 1
-
-    @classmethod
-    def from_env(cls) -> World:
-        """From torchrun's RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE; joins the process
-        group (gloo: only barriers and small messages travel) the first time."""
-        env = os.environ
-        world = cls(
-            int(env.get("RANK", 0)),
-            int(env.get("WORLD_SIZE", 1)),
-            int(env.get("LOCAL_RANK", 0)),
-            int(env.get("LOCAL_WORLD_SIZE", 1)),
-        )
-        if world.size > 1 and not torch.distributed.is_initialized():
-            # Rank 0 may spend a long time in pass 1 and the join while the others wait.
-            timeout = datetime.timedelta(days=2)
-            torch.distributed.init_process_group("gloo", timeout=timeout)
-        return world
-
-    def device(self, name: str) -> str:
-        """Each rank its own GPU (``LOCAL_RANK``); on CPU, its share of the cores."""
-        if self.size == 1:
-            return name
-        if name in ("auto", "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank}"
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.local_size))
-        return name
-
-    def barrier(self) -> None:
-        if self.size > 1:
-            torch.distributed.barrier()
-
-    @contextlib.contextmanager
-    def first(self) -> Iterator[None]:
-        """Rank 0 runs the block; the other ranks skip it (``if world.rank == 0`` inside)
-        and wait for it, then raise its error too if it failed, so no rank is left waiting."""
-        if self.size == 1:
-            yield
-            return
-        if self.rank != 0:
-            box = [None]
-            torch.distributed.broadcast_object_list(box, src=0)
-            if box[0] is not None:
-                raise OtherRankError(box[0])
-            yield
-            return
-        try:
-            yield
-        except BaseException as e:
-            message = str(e) if isinstance(e, UserError) else f"rank 0 failed: {e!r}"
-            torch.distributed.broadcast_object_list([message], src=0)
-            raise
-        torch.distributed.broadcast_object_list([None], src=0)
-
-
-class OtherRankError(UserError):
-    """Rank 0 failed on this file; the message is its error."""

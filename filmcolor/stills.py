@@ -24,7 +24,7 @@ from filmcolor.images import (
     write_image,
 )
 from filmcolor.metadata import read_still_metadata
-from filmcolor.models.color import gray_to_lightness, lab_to_rgb
+from filmcolor.models.color import gray_to_lightness, lab_to_rgb, normalize_l
 
 
 def colorize_image(
@@ -43,7 +43,7 @@ def colorize_image(
     lightness = lut[torch.from_numpy(y.astype(np.int64))][None, None]  # (1, 1, H, W) L*
     if g is None:
         g = colorizer.global_vector(thumb224(y, lut)[None])
-    ab = colorizer.ab(lightness / 100, g)  # (1, 2, H, W)
+    ab = colorizer.ab(normalize_l(lightness), g)  # (1, 2, H, W)
     rgb = lab_to_rgb(torch.cat((lightness, ab), 1))[0]  # (3, H, W) in [0, 1]
     top = 2**bits - 1
     out = (rgb.permute(1, 2, 0).flip(-1) * top).round().numpy().astype(img.dtype)  # BGR

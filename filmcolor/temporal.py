@@ -25,7 +25,6 @@ import cv2
 import numpy as np
 import torch
 
-DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (README)
 LEVEL_MEMORY = 0.9  # weight of the running level against the new frame's own brightness
 FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
 FLOW_SIDE = 128  # the flow is computed with the short side at most this, px (chroma is smooth)

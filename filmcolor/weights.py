@@ -20,6 +20,7 @@ from filmcolor.files import atomic_output
 from filmcolor.models import ColorizationNet, ModelConfig
 
 DEFAULT_MODEL = "default.safetensors"
+RUN_WEIGHTS = "model.safetensors"  # the final weights in a `filmcolor train` run folder
 
 
 class ModelFileError(UserError):
@@ -29,6 +30,16 @@ class ModelFileError(UserError):
 def default_model_path() -> Path:
     """The model shipped inside the package."""
     return Path(str(resources.files("filmcolor") / "weights" / DEFAULT_MODEL))
+
+
+def model_path(path: str | os.PathLike | None) -> Path:
+    """The checkpoint ``--model`` names: None = the shipped default, a ``filmcolor train`` run
+    folder = its final weights (:data:`RUN_WEIGHTS`, whether it exists yet or not), else the
+    path itself."""
+    if path is None:
+        return default_model_path()
+    path = Path(path)
+    return path / RUN_WEIGHTS if path.is_dir() else path
 
 
 def save_model(
@@ -110,12 +121,12 @@ def load_model(
 
 def _check_file(path: Path) -> Path:
     if path.is_dir():  # a run folder from `filmcolor train`: its final weights
-        if not (path / "model.safetensors").is_file():
+        if not model_path(path).is_file():
             raise ModelFileError(
-                f"{path} is a folder without model.safetensors (a finished `filmcolor train` "
+                f"{path} is a folder without {RUN_WEIGHTS} (a finished `filmcolor train` "
                 "run folder has one); give --model a .safetensors file"
             )
-        path = path / "model.safetensors"
+        path = model_path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     with open(path, "rb") as f:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from filmcolor.files import atomic_output
-from filmcolor.weights import save_model
+from filmcolor.weights import RUN_WEIGHTS, save_model
 
 _CKPT = re.compile(r"ckpt-(\d+)\.state\.pt$")
 
@@ -72,7 +72,7 @@ def save_checkpoint(
         "rng": rng_state(),
     }
     atomic_torch_save(state, run_dir / f"ckpt-{step:07d}.state.pt")
-    save_model(run_dir / "model.safetensors", model, class_names, step=step, **provenance)
+    save_model(run_dir / RUN_WEIGHTS, model, class_names, step=step, **provenance)
     for old in checkpoints(run_dir)[:-keep]:
         (run_dir / f"ckpt-{old:07d}.state.pt").unlink(missing_ok=True)
         (run_dir / f"ckpt-{old:07d}.safetensors").unlink(missing_ok=True)

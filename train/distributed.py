@@ -1,43 +1,30 @@
-"""Distributed training, switched on by the environment that ``torchrun`` sets."""
+"""Distributed training, switched on by the environment that ``torchrun`` sets: the process
+group of :class:`filmcolor.distributed.World` (the same ranks ``colorize`` uses), and the
+batch statistics and logged means reduced over it."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+from filmcolor.distributed import World
 
 
-def setup(device_type: str) -> Dist:
+def setup(device_type: str) -> World:
     """Join the process group when started by torchrun (RANK and WORLD_SIZE set), else no-op."""
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Dist()
-    backend = "nccl" if device_type == "cuda" else "gloo"
-    dist.init_process_group(backend)
-    d = Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size())
+    world = World.from_env()
+    if "RANK" not in os.environ or not world.enabled:
+        return World()
+    world.join("nccl" if device_type == "cuda" else "gloo")
     if device_type == "cuda":
-        torch.cuda.set_device(d.local_rank)
-    return d
+        torch.cuda.set_device(world.local_rank)
+    return world
 
 
-def teardown(d: Dist) -> None:
+def teardown(d: World) -> None:
     """Leave the process group once every process is done with it.
 
     Rank 0 writes the last checkpoint and evaluates while the others are already finished; a
@@ -128,24 +115,18 @@ def sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
     return module
 
 
-def barrier(d: Dist) -> None:
-    if d.enabled:
-        dist.barrier()
-
-
-def reduce_mean(x: torch.Tensor, d: Dist) -> torch.Tensor:
+def reduce_mean(x: torch.Tensor, d: World) -> torch.Tensor:
     """The mean of a scalar over all processes (for logging)."""
     if not d.enabled:
         return x
     x = x.detach().clone()
     dist.all_reduce(x)
-    return x / d.world_size
+    return x / d.size
 
 
 __all__ = [
-    "Dist",
     "GlobalBatchNorm",
-    "barrier",
+    "World",
     "reduce_mean",
     "setup",
     "sync_batchnorm",

@@ -22,11 +22,12 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from filmcolor.device import autocast, resolve_device, resolve_precision
+from filmcolor.distributed import World
 from filmcolor.metrics import ab_auc, colourfulness, hue_cells, psnr_rgb
 from filmcolor.models import ColorizationNet, preset
 from filmcolor.models.bins import rebalancing_weights
 from filmcolor.models.color import ab_to_unit, lab_to_rgb, unit_to_ab
-from filmcolor.weights import load_model, read_metadata
+from filmcolor.weights import RUN_WEIGHTS, load_model, read_metadata
 
 from . import checkpoint as ckpt
 from . import distributed
@@ -216,7 +217,7 @@ class Run:
 
     cfg: TrainConfig
     dir: Path
-    dist: distributed.Dist
+    dist: World
     device: torch.device
     dtype: torch.dtype
     data: Data
@@ -259,7 +260,7 @@ def main(cfg: TrainConfig, on_progress: Progress | None = None, resume: bool = F
 def setup(
     cfg: TrainConfig,
     resume: bool,
-    dist: distributed.Dist,
+    dist: World,
     device: torch.device,
     emit: Progress,
 ) -> Run:
@@ -273,9 +274,9 @@ def setup(
             f"run folder {run_dir} already exists; use --resume {run_dir} to "
             "continue it or choose another --out"
         )
-    if cfg.batch_size // dist.world_size < 2:
+    if cfg.batch_size // dist.size < 2:
         raise TrainingError("BatchNorm needs at least 2 images per process: raise --batch-size")
-    distributed.barrier(dist)  # every process has checked before the first one writes
+    dist.barrier()  # every process has checked before the first one writes
     workers = cfg.workers if sys.platform != "win32" else 0
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -336,7 +337,7 @@ def setup(
         start_step=start,
         total_steps=total,
         rank=dist.rank,
-        world_size=dist.world_size,
+        world_size=dist.size,
         weights=data.weights,
     )
     loader = torch.utils.data.DataLoader(
@@ -430,7 +431,7 @@ def train(run: Run) -> Path:
             _checkpoint(run, step, run.prior_wall + time.time() - t0)  # never mid-failure
         if step % cfg.eval_every == 0 or step == run.total:
             _evaluate_and_log(run, step)
-    return run.dir / "model.safetensors"
+    return run.dir / RUN_WEIGHTS
 
 
 def _checkpoint(run: Run, step: int, wall_s: float) -> None:
@@ -460,19 +461,15 @@ def _evaluate_and_log(run: Run, step: int) -> None:
     run.emit({"kind": "eval"} | record)
 
 
-def _rank0_first(dist: distributed.Dist, work: Callable):
+def _rank0_first(dist: World, work: Callable):
     """Run ``work`` on rank 0, then on the others, which find what rank 0 cached on disk."""
-    if dist.main:
-        result = work()
-    distributed.barrier(dist)
-    if not dist.main:
-        result = work()
-    return result
+    result = dist.on_rank0(work)
+    return result if dist.main else work()
 
 
 def _prior_wall(run_dir: Path) -> float:
     """Wall time already spent by earlier sessions of a resumed run (from its last checkpoint)."""
-    path = run_dir / "model.safetensors"
+    path = run_dir / RUN_WEIGHTS
     if not path.is_file():
         return 0.0
     return float(read_metadata(path)["provenance"].get("wall_s", 0.0))
