@@ -29,7 +29,7 @@ from filmcolor.pass2 import Pass2, colour_frame
 from filmcolor.plan import WarnFn, plan_shots
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.shots import Shot, ShotListError, read_shot_list, write_csv
-from filmcolor.styles import format_time
+from filmcolor.timecode import format_time
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.mux import choose_output_format
 from filmcolor.video.probe import VideoInfo, luma_format, probe

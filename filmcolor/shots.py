@@ -26,6 +26,7 @@ from scenedetect.common import FrameTimecode
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
+from filmcolor.timecode import parse_time
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.probe import VideoInfo, luma_format, probe
 
@@ -400,17 +401,11 @@ def check_starts(cuts: list[int], total: int, path: str | os.PathLike) -> None:
 
 
 def _frame_at(text: str, fps: Fraction | float | None, start: float, where: str) -> int:
-    """A time in seconds (or HH:MM:SS.mmm) -> the frame shown then."""
+    """A time (seconds, MM:SS.s or HH:MM:SS.s) -> the frame shown then."""
     try:
-        if ":" in text:
-            h, m, s = text.split(":")
-            seconds = int(h) * 3600 + int(m) * 60 + float(s)
-        else:
-            seconds = float(text)
+        seconds = parse_time(text)
     except ValueError:
-        raise ShotListError(f"{where} {text!r} is not a time in seconds") from None
-    if seconds < 0 or seconds != seconds:
-        raise ShotListError(f"{where} {text!r} is not a time in seconds")
+        raise ShotListError(f"{where} {text!r} is not a time (seconds or HH:MM:SS.s)") from None
     if fps is None:
         raise ShotListError(f"{where}: times need the film's frame rate; give start_frame")
     return max(0, round((seconds - start) * float(fps)))

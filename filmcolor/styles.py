@@ -23,6 +23,7 @@ from filmcolor.errors import UserError
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_luma
 from filmcolor.models.color import gray_to_lightness
 from filmcolor.shots import ShotList
+from filmcolor.timecode import format_time, parse_time
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.probe import luma_format, probe
 
@@ -42,29 +43,6 @@ class Reference:
     def label(self) -> str:
         """Short form for the contact sheet: the file name, and the time of a video frame."""
         return self.path.name + ("" if self.time is None else f"@{format_time(self.time)}")
-
-
-def parse_time(text: str) -> float:
-    """Seconds from ``"83.5"``, ``"1:23.5"`` or ``"00:01:23.5"``.
-
-    Raises:
-        ValueError: not a time.
-    """
-    parts = text.strip().split(":")
-    if len(parts) > 3 or not all(parts):
-        raise ValueError(text)
-    seconds = 0.0
-    for p in parts:
-        seconds = seconds * 60 + float(p)
-    if not seconds >= 0:  # negative or NaN
-        raise ValueError(text)
-    return seconds
-
-
-def format_time(seconds: float) -> str:
-    """``HH:MM:SS.mmm``, which :func:`parse_time` reads back."""
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
 def parse_reference(text: str | os.PathLike, base: Path | None = None) -> Reference:

@@ -67,6 +67,14 @@ def test_edited_start_time_is_read_and_the_frame_column_wins_with_a_warning(tmp_
     assert read_csv(path, fps=25, start=10.0) == [30]
 
 
+def test_a_time_column_takes_every_time_format_style_takes(tmp_path):
+    """One time parser: 83.5, 1:23.5 and 00:01:23.5 are the same time in a shot list too."""
+    path = tmp_path / "s.csv"
+    for when in ("83.5", "1:23.5", "00:01:23.5", "00:01:23.500"):
+        path.write_text(f"start_time\n0\n{when}\n")
+        assert read_csv(path, fps=25) == [2088], when  # 83.5 s x 25 fps (rounded half to even)
+
+
 def test_pyscenedetect_csv_and_semicolons_are_read(tmp_path):
     from scenedetect.common import FrameTimecode
     from scenedetect.output import write_scene_list

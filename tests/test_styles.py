@@ -18,12 +18,11 @@ from filmcolor.shots import shots_from_cuts, write_csv
 from filmcolor.styles import (
     StyleImageError,
     csv_styles,
-    format_time,
     parse_reference,
-    parse_time,
     read_reference,
     style_vector,
 )
+from filmcolor.timecode import format_time, parse_time
 from filmcolor.video.probe import luma_format, probe
 
 CUTS = (15, 30)  # three shots of 15 frames at 25 fps
@@ -60,7 +59,7 @@ def test_times_and_references_parse():
     assert parse_time("1:23.5") == 83.5
     assert parse_time("00:01:23.5") == 83.5
     assert parse_time(format_time(3723.25)) == pytest.approx(3723.25)
-    for bad in ("", "1::2", "-3", "a:b", "nan"):
+    for bad in ("", "1::2", "-3", "a:b", "nan", "inf", "1:2:3:4"):
         with pytest.raises(ValueError):
             parse_time(bad)
     ref = parse_reference("clips/remake.mp4@00:01:23.5")
