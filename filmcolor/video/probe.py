@@ -33,6 +33,13 @@ class VideoInputError(UserError):
     """An input the user gave that cannot be used."""
 
 
+def is_still_format(name: str) -> bool:
+    """Whether FFmpeg's demuxer ``name`` reads still pictures, not films: ``image2`` (an image
+    file or a numbered sequence) and the ``*_pipe`` readers (``png_pipe``, ``jpeg_pipe``,
+    ``webp_pipe``, ...). ``filmcolor frames`` colorizes those."""
+    return name == "image2" or name.endswith("_pipe")
+
+
 @dataclass(frozen=True)
 class StreamInfo:
     """An audio or subtitle stream that is copied to the output."""
@@ -106,7 +113,7 @@ def probe(path: str | os.PathLike, max_pixels: int | None = None) -> VideoInfo:
             kinds = sorted({s.type for s in container.streams}) or ["no"]
             raise VideoInputError(f"{path} has no video stream ({', '.join(kinds)} streams only)")
         vs = container.streams.video[0]
-        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        if is_still_format(container.format.name):
             raise VideoInputError(
                 f"{path} is a still image; `filmcolor frames FOLDER -o OUT` colorizes photographs"
             )
@@ -225,7 +232,7 @@ def is_video(path: Path) -> bool:
     try:
         with av.open(str(path)) as container:
             name = container.format.name
-            if name.endswith("_pipe") or name in ("image2", "gif", "webp"):
+            if is_still_format(name) or name in ("gif", "webp"):  # nor animations, in folders
                 return False
             return any(
                 not (s.disposition & av.stream.Disposition.attached_pic)
