@@ -123,8 +123,13 @@ def test_follow_motion_resets_at_a_new_shot_and_strength_zero_is_off():
     follow(0, gray, pred)
     steadied = follow(0, gray, pred + 20)
     assert 10 < steadied.mean() < 30  # carried over from the previous frame
-    assert follow(1, gray, pred + 20) is not None
-    assert np.array_equal(follow(2, gray, pred + 5), pred + 5)  # new shot: the prediction
+    assert np.array_equal(follow(1, gray, pred + 20), pred + 20)  # new shot: the prediction
+    assert np.array_equal(follow(2, gray, pred + 5), pred + 5)
+    off = FollowMotion(0.0)  # strength zero: every frame is the network's own a*b*
+    assert np.array_equal(off(0, gray, pred), pred)
+    for k in range(1, 4):  # the same shot, the picture moving, the prediction changing
+        moved, p = np.roll(gray, 2 * k, axis=1), pred + 7 * k
+        assert np.array_equal(off(0, moved, p), p)
 
 
 def test_brightness_flicker_is_not_a_cut():

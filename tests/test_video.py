@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 from media import packets, read_video, write_clip
@@ -174,7 +175,25 @@ def test_pcm_that_mp4_cannot_hold_is_transcoded_with_a_warning(tmp_path, coloriz
     out = tmp_path / "mulaw.mp4"
     result = run(src, out, colorizer)
     assert any("pcm_mulaw" in w and "aac" in w for w in result.warnings)
-    assert len(packets(out, "audio")) > 0
+    assert result.frames == 12 and len(read_video(out)["y"]) == 12
+    codec, rate, sound = _decoded_audio(out)
+    assert (codec, rate) == ("aac", 48000)
+    # What a listener notices: the whole clip's length (AAC pads at most 2 frames of 1024
+    # samples), the same 440 Hz tone, at the same loudness (0.3 peak: RMS 0.212).
+    _, _, before = _decoded_audio(src)
+    assert len(before) <= len(sound) <= len(before) + 2048
+    middle = sound[2048 : len(before) - 2048]
+    spectrum = np.abs(np.fft.rfft(middle))
+    assert abs(np.fft.rfftfreq(len(middle), 1 / rate)[spectrum.argmax()] - 440) < 5
+    assert np.sqrt((middle**2).mean()) == pytest.approx(0.3 / np.sqrt(2), rel=0.05)
+
+
+def _decoded_audio(path):
+    """(codec, sample rate, every decoded sample of the first audio stream as float32)."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        chunks = [f.to_ndarray().astype(np.float32).reshape(-1) for f in c.decode(stream)]
+        return stream.codec_context.name, stream.rate, np.concatenate(chunks)
 
 
 def test_subtitles_mp4_cannot_hold_stop_before_work_naming_mkv(tmp_path, colorizer, monkeypatch):
