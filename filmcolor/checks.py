@@ -67,35 +67,3 @@ def check_black_and_white(rgb: np.ndarray | None, what: str) -> None:
         f"{what} is already in colour ({share:.0%} of its pixels); colorizing would replace "
         "its colours: pass --force to do it anyway"
     )
-
-
-CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51)}  # the encoders that take --crf
-
-
-def check_encoder_settings(codec: str, crf: int | None) -> None:
-    """``--crf`` only for the codecs that use it, and within their range.
-
-    Raises:
-        UserError: a CRF out of range, or given with a codec that ignores it.
-    """
-    if crf is None:
-        return
-    if codec not in CRF_RANGE:
-        raise UserError(
-            f"--crf does not apply to --codec {codec} (ffv1 is lossless, prores has fixed "
-            f"quality); it is for {' and '.join(CRF_RANGE)}"
-        )
-    low, high = CRF_RANGE[codec]
-    if not low <= crf <= high:
-        raise UserError(f"--crf {crf} is outside {codec}'s range {low}-{high} (lower is better)")
-
-
-def check_detector(detector: str) -> None:
-    """A cut detector PySceneDetect has here.
-
-    Raises:
-        UserError: naming the choices.
-    """
-    choices = ("content", "adaptive")  # filmcolor.shots.DETECTORS
-    if detector not in choices:
-        raise UserError(f"unknown --detector {detector!r}; choose from {', '.join(choices)}")

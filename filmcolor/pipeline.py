@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filmcolor.checks import check_black_and_white, check_detector, check_encoder_settings
+from filmcolor.checks import check_black_and_white
 from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
 from filmcolor.distributed import World
@@ -127,12 +127,6 @@ def colorize_video(
         warnings.append(message)
         (on_warning or log.warning)(message)
 
-    if cfg.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
-    if cfg.render_size < 0:
-        raise UserError("--render-size must be positive (or 0 for the frame's own size)")
-    check_encoder_settings(cfg.codec, cfg.crf)
-    check_detector(cfg.detector)
     info = probe(cfg.input, cfg.max_pixels)
     if not cfg.force:
         check_black_and_white(sample_rgb(info), str(info.path))

@@ -24,6 +24,7 @@ from scenedetect import AdaptiveDetector, ContentDetector
 from scenedetect.common import FrameTimecode
 
 from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.config import DEFAULT_THRESHOLDS, DETECTORS
 from filmcolor.errors import UserError
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.timecode import parse_time
@@ -31,7 +32,6 @@ from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.probe import VideoInfo, luma_format, probe
 
 DETECT_WIDTH = 128  # frames are shrunk to this width (keeping the aspect) before detection
-DETECTORS = ("content", "adaptive")
 CSV_FIELDS = ("shot", "start_frame", "frames", "start_time", "end_time", "style")
 # Where a shot list says when a shot starts: ours, then PySceneDetect's (its frames count from 1).
 _FRAME_COLUMNS = ("start_frame", "start frame")
@@ -80,8 +80,8 @@ class CutDetector:
     Args:
         fps: nominal frame rate (only used to express the minimum shot length).
         detector: ``"content"`` or ``"adaptive"``.
-        threshold: the detector's threshold (content: 27 on PySceneDetect's 0-255 scale;
-            adaptive: 3.0 as a ratio to the neighbouring frames).
+        threshold: the detector's threshold; None = :data:`filmcolor.config.DEFAULT_THRESHOLDS`
+            (content: on PySceneDetect's 0-255 scale; adaptive: a ratio to the neighbours).
         min_shot_frames: no shot shorter than this (flashes are merged, not cut).
     """
 
@@ -92,15 +92,17 @@ class CutDetector:
         threshold: float | None = None,
         min_shot_frames: int = 15,
     ):
+        if threshold is None and detector in DEFAULT_THRESHOLDS:
+            threshold = DEFAULT_THRESHOLDS[detector]
         if detector == "content":
             self.detector = ContentDetector(
-                threshold=27.0 if threshold is None else threshold,
+                threshold=threshold,
                 min_scene_len=min_shot_frames,
                 luma_only=True,
             )
         elif detector == "adaptive":
             self.detector = AdaptiveDetector(
-                adaptive_threshold=3.0 if threshold is None else threshold,
+                adaptive_threshold=threshold,
                 min_scene_len=min_shot_frames,
                 luma_only=True,
             )
