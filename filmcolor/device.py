@@ -6,10 +6,8 @@ import contextlib
 
 import torch
 
+from filmcolor.config import DEVICES, PRECISIONS
 from filmcolor.errors import UserError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class DeviceError(UserError):
