@@ -41,7 +41,7 @@ from filmcolor.video.mux import (
     choose_output_format,
     plan_streams,
 )
-from filmcolor.video.probe import probe, sample_rgb
+from filmcolor.video.probe import FIELD_BT, FIELD_TT, probe, sample_rgb
 from filmcolor.weights import model_path
 
 __all__ = ["ColorizeConfig", "ColorizeResult", "check_output", "colorize_video", "default_output"]
@@ -140,7 +140,7 @@ def colorize_video(
                 f"transcoding it to {p.target_codec}"
             )
     if info.interlaced:
-        first = "top" if info.field_order in (2, 5) else "bottom"  # TT, BT: top shown first
+        first = "top" if info.field_order in (FIELD_TT, FIELD_BT) else "bottom"
         warn(
             f"the video is interlaced ({first} field first); it stays interlaced, with the same "
             "field order, and each frame is coloured as a whole (README: What is kept)"
