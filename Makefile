@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test test-fast lint demo bench clean
 
 # Re-install only when the project's dependency files change.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -21,6 +21,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -q
+
+# The edit loop: every test but the slow ones (SIGKILL resume, torchrun, long clips).
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 # The demo: colorize the sample clip and stills in examples/ with the shipped model (or
 # MODEL=path/to/model.safetensors), then write a gray | colour picture of both.
