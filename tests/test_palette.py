@@ -1,0 +1,63 @@
+"""A reference's palette: the prediction's a*b* matched to it per band of L*."""
+
+import cv2
+import numpy as np
+
+from filmcolor.palette import match_palette, palette_of_lab, palette_of_rgb
+
+
+def _prediction(seed=0, size=48):
+    """A frame with a ramp of lightness and dull, noisy a*b* (what a network gives)."""
+    rng = np.random.default_rng(seed)
+    lightness = np.tile(np.linspace(5, 95, size, dtype=np.float32), (size, 1))
+    ab = rng.normal(0, 3, (size, size, 2)).astype(np.float32)
+    return lightness, ab
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)
+    return (rgb.clip(0, 1) * 255).round().astype(np.uint8)
+
+
+def test_gray_reference_changes_nothing():
+    lightness, ab = _prediction()
+    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 3, axis=2)
+    gray = np.repeat(gray, 32, axis=0)  # (32, 64, 3), R = G = B
+    out = match_palette(lightness, ab, palette_of_rgb(gray), strength=1.0)
+    assert np.array_equal(out, ab)
+
+
+def test_colour_reference_moves_the_mean_toward_its_own():
+    lightness, ab = _prediction()
+    lab = np.dstack([lightness, np.full_like(lightness, 40), np.full_like(lightness, 25)])
+    rgb = _rgb(lab)  # an orange picture (clipped to sRGB at its darkest and brightest)
+    reference = palette_of_rgb(rgb)
+    ref_mean = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 1:]
+    ref_mean = ref_mean.reshape(-1, 2).mean(0)  # the same lightness ramp as the prediction's
+    before = np.abs(ab.reshape(-1, 2).mean(0) - ref_mean).sum()
+    half = match_palette(lightness, ab, reference, strength=0.5)
+    full = match_palette(lightness, ab, reference, strength=1.0)
+    d_half = np.abs(half.reshape(-1, 2).mean(0) - ref_mean).sum()
+    d_full = np.abs(full.reshape(-1, 2).mean(0) - ref_mean).sum()
+    assert d_full < 0.1 * before  # nearly the reference's mean in full
+    assert d_full < d_half < before  # and half-way at half strength
+    assert np.array_equal(match_palette(lightness, ab, reference, strength=0.0), ab)
+
+
+def test_colours_go_where_the_reference_has_them_by_lightness():
+    """Welsh et al.: dark pixels take the reference's dark colour, bright ones its bright one."""
+    lightness, ab = _prediction()
+    dark_blue = lightness < 50
+    ref_ab = np.where(dark_blue[..., None], np.float32([10, -40]), np.float32([20, 50]))
+    reference = palette_of_lab(lightness, ref_ab.astype(np.float32))
+    out = match_palette(lightness, ab, reference, strength=1.0)
+    shadows, lights = out[lightness < 30].mean(0), out[lightness > 70].mean(0)
+    assert shadows[1] < -30  # blue in the shadows
+    assert lights[1] > 40  # yellow-orange in the lights
+
+
+def test_own_palette_is_a_fixed_point():
+    lightness, ab = _prediction(seed=3)
+    ab = ab + np.float32([15, -10])  # colourful enough not to be gray
+    out = match_palette(lightness, ab, palette_of_lab(lightness, ab), strength=1.0)
+    assert np.abs(out - ab).max() < 1e-3
