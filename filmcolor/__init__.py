@@ -95,9 +95,9 @@ def colorize_image(
     from filmcolor.stills import colorize_image as colorize_bgr
     from filmcolor.styles import style_vector
 
-    FramesConfig(  # checks the options as `filmcolor frames` does
-        Path("."), Path("."), render_size=render_size, device=device, precision=precision,
-        temperature=temperature,
+    cfg = FramesConfig(  # checks the options as `filmcolor frames` does
+        Path(), Path(), model=model and Path(model), render_size=render_size, device=device,
+        precision=precision, temperature=temperature,
     )  # fmt: skip
     if isinstance(image, str | os.PathLike):
         img = read_image(image)
@@ -113,8 +113,7 @@ def colorize_image(
     if colorizer is None:
         from filmcolor.colorizer import Colorizer
 
-        colorizer = Colorizer.load(model and Path(model), device, precision, temperature)
-        colorizer.render_size = render_size
+        colorizer = Colorizer.from_config(cfg)
     g = style_vector(colorizer, style) if style is not None else None
     bgr = colorize_bgr(colorizer, img, g)
     return np.ascontiguousarray(bgr[..., [2, 1, 0, *range(3, bgr.shape[2])]])

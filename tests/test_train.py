@@ -191,6 +191,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / "model.safetensors"))
 
 
+@pytest.mark.slow  # a training run of its own: tens of seconds
 def test_resume_is_bit_identical(photos, tmp_path, monkeypatch):
     main(_cfg(photos, tmp_path / "straight"))
 
@@ -214,6 +215,7 @@ def test_resume_is_bit_identical(photos, tmp_path, monkeypatch):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow  # a training run of its own: tens of seconds
 def test_run_writes_metrics_grid_and_a_loadable_model(photos, tmp_path):
     run = tmp_path / "run"
     main(_cfg(photos, run, eval_every=3))
@@ -291,6 +293,7 @@ def test_torchrun_two_processes_match_one(photos, tmp_path):
         torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
 
 
+@pytest.mark.slow  # a training run of its own: tens of seconds
 def test_bins_head_trains_with_rebalancing_weights_cached(photos, tmp_path):
     run = tmp_path / "run"
     main(_cfg(photos, run, preset="compact-attention", eval_every=6))

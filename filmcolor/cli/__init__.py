@@ -88,7 +88,3 @@ def _root(
 
 def main() -> None:
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from filmcolor.cli import options as opt
 from filmcolor.cli.options import check_hardware, config_from, default, limits, one_of
 from filmcolor.cli.render import VideoProgress, fail, plural, say, table
 from filmcolor.config import CODECS, DEFAULT_CRF, ColorizeConfig
+from filmcolor.distributed import World
 from filmcolor.errors import UserError
 
 _C = ColorizeConfig
@@ -86,7 +86,7 @@ def colorize(
     out = output if output is not None and single else default_output(video, codec)
     cfg = config_from(ColorizeConfig, options, input=video, output=out)
     check_hardware(device, precision)
-    speak = os.environ.get("RANK", "0") == "0"  # under torchrun, the first process speaks
+    speak = World.from_env().main  # under torchrun, the first process speaks
     if not single:
         _colorize_many(videos, output, cfg, speak)
         return

@@ -58,8 +58,7 @@ def frames(
     if output.exists() and not output.is_dir():
         raise UserError(f"the output {output} is a file, not a folder")
     check_hardware(device, precision)
-    colorizer = Colorizer.load(model, device, precision, temperature)
-    colorizer.render_size = cfg.render_size
+    colorizer = Colorizer.from_config(cfg)
     g = style_vector(colorizer, style) if style else None
     output.mkdir(parents=True, exist_ok=True)
     with VideoProgress() as progress:

@@ -52,10 +52,10 @@ def check_hardware(device: str, precision: str) -> None:
 
 
 def _model_file(path: Path | None) -> Path | None:
-    """A run folder from `filmcolor train` stands for its model.safetensors."""
-    if path is not None and path.is_dir() and (path / "model.safetensors").is_file():
-        return path / "model.safetensors"
-    return path
+    """A run folder from `filmcolor train` stands for its weights; None, the shipped model."""
+    from filmcolor.weights import model_path  # torch: only once the command runs
+
+    return None if path is None else model_path(path)
 
 
 def _max_pixels_help() -> str:

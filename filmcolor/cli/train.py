@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import typer
@@ -12,6 +11,7 @@ from filmcolor.cli.options import config_from, one_of
 from filmcolor.cli.options import default as _default
 from filmcolor.cli.render import TrainProgress, say, tell
 from filmcolor.config import DEVICES, PRECISIONS
+from filmcolor.distributed import World
 from filmcolor.errors import UserError
 from filmcolor.train.config import (
     COLOR_HEADS,
@@ -120,8 +120,8 @@ def train(
     flip: bool = typer.Option(default("flip"), help="Random horizontal flips."),
     workers: int = typer.Option(
         default_workers(),
-        help="DataLoader worker processes per GPU [default: this machine's cores per process, "
-        "less one for training, at most 8].",
+        help="DataLoader worker processes per GPU; by default this machine's cores per process, "
+        "less one for training, at most 8.",
     ),
     device: str = typer.Option(default("device"), help=f"{one_of(DEVICES)}."),
     precision: str = typer.Option(
@@ -155,7 +155,7 @@ def train(
     except KeyboardInterrupt:
         tell(f"interrupted; resume with: filmcolor train --resume {cfg.out}")
         raise typer.Exit(130) from None
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process speaks
+    if World.from_env().main:  # under torchrun, the first process speaks
         say(f"weights: {weights}")
 
 
