@@ -17,7 +17,7 @@ _F = FramesConfig
 
 def frames(
     input: Path = typer.Argument(
-        ..., metavar="FOLDER", help="A folder of images, searched recursively."
+        ..., metavar="folder", help="A folder of images, searched recursively."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write the results to."),
     style: Path | None = typer.Option(

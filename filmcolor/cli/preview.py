@@ -13,7 +13,7 @@ from filmcolor.config import COLUMNS, PER_PAGE, ColorizeConfig
 
 
 def preview(
-    input: Path = typer.Argument(..., metavar="VIDEO", help="The film."),
+    input: Path = typer.Argument(..., metavar="video", help="The film."),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="The sheet, .png or .jpg [default: <stem>_sheet.png]."
     ),

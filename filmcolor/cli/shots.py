@@ -13,7 +13,7 @@ from filmcolor.config import ShotsConfig
 
 
 def shots(
-    input: Path = typer.Argument(..., metavar="VIDEO", help="The film."),
+    input: Path = typer.Argument(..., metavar="video", help="The film."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Also write the list as CSV."),
     detector: str = opt.DETECTOR,
     threshold: float | None = opt.THRESHOLD,

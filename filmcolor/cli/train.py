@@ -17,7 +17,6 @@ from filmcolor.train.config import (
     COLOR_HEADS,
     DEFAULT_LR,
     OPTIMIZERS,
-    SCREEN_RULES,
     STAGES,
     TrainConfig,
     default_workers,
@@ -83,9 +82,9 @@ def train(
     screen_rule: str = typer.Option(
         default("screen_rule"),
         "--screen",
-        help=f"Gray images to drop, {one_of(SCREEN_RULES)}: chroma (a*b* std under "
-        "--min-color-std and mean chroma under --min-chroma: keeps evenly coloured grass or "
-        "sand) or spread (the paper's: a*b* std alone).",
+        help="Gray images to drop: chroma (a*b* std under --min-color-std and mean chroma "
+        "under --min-chroma: keeps evenly coloured grass or sand) or spread (the paper's: a*b* "
+        "std alone).",
     ),
     min_color_std: float = typer.Option(
         default("min_color_std"), help="a*b* std (Lab units) of a gray image."
