@@ -143,6 +143,7 @@ class FramesConfig:
     input: Path  # a folder of images, searched recursively
     output: Path  # the folder the results go to, under the same relative paths
     style: Path | None = None  # one reference image for every image
+    hints: Path | None = None  # a folder of same-named pictures painted with colour (issue 22)
     model: Path | None = None  # None = the shipped default model
     render_size: int = DEFAULT_RENDER_SIZE  # 0 = the image's own size
     device: str = "auto"

@@ -1,7 +1,8 @@
 """Colorize still images: one file, or every image under a folder (``filmcolor frames``).
 
 Images keep their size, format and bit depth (16-bit PNG/TIFF stay 16-bit) and come out upright
-(see :mod:`filmcolor.images`).
+(see :mod:`filmcolor.images`). With hints (``--hints``), a same-named picture painted with
+strokes of colour, or coloured in full, colours an image from them (:mod:`filmcolor.hints`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from filmcolor.checks import AlreadyColourError, TooLargeError, check_black_and_white
 from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.errors import UserError
+from filmcolor.hints import find_hints, spread_hints
 from filmcolor.images import (
+    IMAGE_SUFFIXES,
     DamagedImageError,
     ImageReadError,
     find_images,
@@ -27,8 +32,15 @@ from filmcolor.metadata import read_still_metadata
 from filmcolor.models.color import gray_to_lightness, lab_to_rgb, normalize_l
 
 
+class HintsError(UserError):
+    """A hints picture that does not fit the image it colours."""
+
+
 def colorize_image(
-    colorizer: Colorizer, img: np.ndarray, g: torch.Tensor | None = None
+    colorizer: Colorizer,
+    img: np.ndarray,
+    g: torch.Tensor | None = None,
+    hints: np.ndarray | None = None,
 ) -> np.ndarray:
     """Colorize one image; same size and dtype, BGR (BGRA when the input had alpha).
 
@@ -36,6 +48,8 @@ def colorize_image(
         colorizer: the loaded model.
         img: from :func:`filmcolor.images.read_image`.
         g: a global vector (1, D) to use (``--style``); None = the image's own.
+        hints: the image painted with strokes of colour, or coloured in full, (H, W, 3) RGB
+            of the image's size (see :func:`with_hints`); None = the network alone.
     """
     bits = 16 if img.dtype == np.uint16 else 8
     y = luma_of(img)
@@ -44,12 +58,66 @@ def colorize_image(
     if g is None:
         g = colorizer.global_vector(thumb224(y, lut)[None])
     ab = colorizer.ab(normalize_l(lightness), g)  # (1, 2, H, W)
+    if hints is not None:
+        ab = with_hints(colorizer, lightness, ab, hints)
     rgb = lab_to_rgb(torch.cat((lightness, ab), 1))[0]  # (3, H, W) in [0, 1]
     top = 2**bits - 1
     out = (rgb.permute(1, 2, 0).flip(-1) * top).round().numpy().astype(img.dtype)  # BGR
     if img.ndim == 3 and img.shape[2] == 4:
         out = np.concatenate((out, img[..., 3:]), axis=2)
     return out
+
+
+def with_hints(
+    colorizer: Colorizer, lightness: torch.Tensor, ab: torch.Tensor, painted: np.ndarray
+) -> torch.Tensor:
+    """The network's a*b* (1, 2, H, W) replaced by what the hints give: spread at the render
+    size with the prediction as prior, then enlarged; a picture coloured in full is taken at
+    its own size, as it is. ``lightness`` is the image's L* (1, 1, H, W)."""
+    hints = find_hints(painted)
+    if hints.full:
+        return torch.from_numpy(hints.ab).permute(2, 0, 1)[None]
+    if hints.empty:
+        return ab
+    h, w = lightness.shape[-2:]
+    small_l = colorizer.shrink(lightness)[0, 0].numpy()  # (h', w') L*
+    size = small_l.shape
+    prior = cv2.resize(ab[0].permute(1, 2, 0).numpy(), size[::-1], interpolation=cv2.INTER_AREA)
+    out = spread_hints(small_l, hints.resized(size), prior)
+    if size != (h, w):
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def hints_for(image: Path, src: Path, hints: Path) -> Path | None:
+    """The hints picture of ``image`` (under ``src``): the same relative path under
+    ``hints``, or the same name with another image suffix (a PNG painted over a JPEG)."""
+    same = hints / image.relative_to(src)
+    if same.is_file():
+        return same
+    for suffix in sorted(IMAGE_SUFFIXES):
+        other = same.with_suffix(suffix)
+        if other.is_file():
+            return other
+    return None
+
+
+def read_hints(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A hints picture as (H, W, 3) RGB, of the image's (H, W).
+
+    Raises:
+        HintsError: another size.
+        ImageReadError: an unreadable file.
+    """
+    img = read_image(path)
+    if img.shape[:2] != shape:
+        raise HintsError(
+            f"{path} is {img.shape[1]}x{img.shape[0]}, the image it colours "
+            f"{shape[1]}x{shape[0]}; hints are painted on the image itself, at its size"
+        )
+    if img.ndim == 2:
+        return np.dstack([img] * 3)
+    return np.ascontiguousarray(img[..., 2::-1])  # BGR(A) -> RGB
 
 
 @dataclass
@@ -67,6 +135,7 @@ def colorize_folder(
     colorizer: Colorizer,
     *,
     style: torch.Tensor | None = None,
+    hints: Path | None = None,
     overwrite: bool = False,
     allow_damaged: bool = False,
     force: bool = False,
@@ -83,6 +152,8 @@ def colorize_folder(
         dst: the output folder (created).
         colorizer: the loaded model.
         style: one global vector for every image; None = each image's own.
+        hints: a folder of painted pictures (see :func:`hints_for`); an image without one is
+            colorized by the network alone.
         overwrite: replace existing outputs.
         allow_damaged: colorize a truncated or corrupt JPEG anyway (it is named in
             ``damaged``); by default it is skipped.
@@ -95,6 +166,8 @@ def colorize_folder(
     for i, path in enumerate(images):
         if on_progress:
             on_progress(i, len(images), path)
+        if hints is not None and path.resolve().is_relative_to(hints.resolve()):
+            continue  # the hints themselves, kept inside the input folder
         target = dst / path.relative_to(src)
         if target.exists() and not overwrite:
             result.skipped.append((path, f"{target} exists (pass --overwrite)"))
@@ -116,8 +189,16 @@ def colorize_folder(
             except AlreadyColourError as e:
                 result.skipped.append((path, str(e)))
                 continue
+        painted = None
+        if hints is not None and (hint_path := hints_for(path, src, hints)) is not None:
+            try:
+                painted = read_hints(hint_path, img.shape[:2])
+            except (ImageReadError, HintsError) as e:
+                result.skipped.append((path, str(e)))
+                continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, colorize_image(colorizer, img, style), read_still_metadata(path))
+        out = colorize_image(colorizer, img, style, painted)
+        write_image(target, out, read_still_metadata(path))
         result.written.append(target)
     if on_progress:
         on_progress(len(images), len(images), src)

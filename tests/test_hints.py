@@ -69,3 +69,39 @@ def test_hints_shrink_to_the_render_size_without_losing_thin_strokes():
     small = Hints(ab, mask, full=False).resized((16, 16))
     assert small.mask[:, 2].all()
     assert np.abs(small.ab[:, 2] - [40, 10]).max() < 1e-3  # not diluted by the gray around it
+
+
+def test_frames_with_hints_colour_each_region_and_leave_the_rest_alone(tmp_path, colorizer):
+    """`frames --hints`: strokes colour the image they are painted on; an image without a
+    hints picture is what it was; a hints picture of another size is refused by name."""
+    from typer.testing import CliRunner
+
+    from filmcolor.cli import app
+    from filmcolor.stills import colorize_folder
+
+    src, hints, plain, out = (tmp_path / d for d in ("in", "hints", "plain", "out"))
+    src.mkdir()
+    hints.mkdir()
+    lightness = np.tile(np.where(np.arange(96) < 48, 35.0, 75.0).astype(np.float32), (64, 1))
+    gray = cv2.cvtColor(_paint(lightness, []), cv2.COLOR_RGB2GRAY)
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(src / name), gray)
+    painted = _paint(lightness, [(30, 5, 40, 50, 30), (30, 55, 90, -30, 40)])
+    cv2.imwrite(str(hints / "a.png"), painted[..., ::-1])  # RGB -> BGR
+    cv2.imwrite(str(hints / "c.png"), painted[:32, :48, ::-1])  # another size
+    result = colorize_folder(src, out, colorizer, hints=hints)
+    assert [p.name for p in result.written] == ["a.png", "b.png"]
+    assert [p.name for p, _ in result.skipped] == ["c.png"]
+    assert "48x32" in result.skipped[0][1] and "96x64" in result.skipped[0][1]
+    lab = cv2.cvtColor(
+        cv2.imread(str(out / "a.png"))[..., ::-1] / np.float32(255), cv2.COLOR_RGB2Lab
+    )
+    assert np.abs(lab[:, :48, 1:] - [50, 30]).mean() < 5
+    assert np.abs(lab[:, 48:, 1:] - [-30, 40]).mean() < 5
+    assert np.abs(lab[..., 0] - lightness).max() < 2  # the image's own lightness
+    colorize_folder(src, plain, colorizer)
+    assert np.array_equal(cv2.imread(str(out / "b.png")), cv2.imread(str(plain / "b.png")))
+    missing = CliRunner().invoke(
+        app, ["frames", str(src), "-o", str(tmp_path / "x"), "--hints", str(tmp_path / "nope")]
+    )
+    assert missing.exit_code == 1 and "--hints: not a folder" in missing.stderr

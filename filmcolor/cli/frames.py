@@ -23,6 +23,12 @@ def frames(
     style: Path | None = typer.Option(
         default(_F, "style"), "--style", help="Reference image for every image."
     ),
+    hints: Path | None = typer.Option(
+        default(_F, "hints"),
+        "--hints",
+        help="A folder of the same images painted with strokes of colour (or coloured in "
+        "full): each colours its image from its hints.",
+    ),
     model: Path | None = opt.MODEL,
     render_size: int = opt.RENDER_SIZE,
     device: str = opt.DEVICE,
@@ -55,6 +61,8 @@ def frames(
         raise UserError(f"not a folder: {folder}")
     if output.resolve() == folder.resolve():
         raise UserError("the output folder is the input folder; the originals would be replaced")
+    if hints is not None and not hints.is_dir():
+        raise UserError(f"--hints: not a folder: {hints}")
     if output.exists() and not output.is_dir():
         raise UserError(f"the output {output} is a file, not a folder")
     check_hardware(device, precision)
@@ -67,6 +75,7 @@ def frames(
             output,
             colorizer,
             style=g,
+            hints=hints,
             overwrite=overwrite,
             allow_damaged=allow_damaged,
             force=force,
