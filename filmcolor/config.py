@@ -197,3 +197,26 @@ class ColorizeConfig:
         check_choice("detector", self.detector, DETECTORS)
         check_threshold(self.threshold)
         check_limits(self)
+
+
+KEYFRAME_AT = ("middle", "first")  # the frame of each shot `filmcolor keyframes` writes
+
+
+@dataclass
+class KeyframesConfig:
+    """What ``filmcolor keyframes`` needs: the film, the folder, and which frame of a shot."""
+
+    input: Path
+    output: Path  # the folder the gray frames (and the shot list) go to
+    shots: Path | None = None  # a shot list to use; None = find the shots and write them
+    at: str = KEYFRAME_AT[0]  # the middle frame, as `preview` shows it
+    detector: str = "content"
+    threshold: float | None = None
+    min_shot_frames: int = 15
+    max_damaged: int = 10
+
+    def __post_init__(self) -> None:
+        check_choice("at", self.at, KEYFRAME_AT)
+        check_choice("detector", self.detector, DETECTORS)
+        check_threshold(self.threshold)
+        check_limits(self)

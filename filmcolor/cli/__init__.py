@@ -13,6 +13,7 @@ import filmcolor
 from filmcolor.cli.colorize import colorize
 from filmcolor.cli.frames import frames
 from filmcolor.cli.info import info
+from filmcolor.cli.keyframes import keyframes
 from filmcolor.cli.preview import preview
 from filmcolor.cli.render import fail, say
 from filmcolor.cli.shots import shots
@@ -60,7 +61,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts say "[default: ...]" literally
 )
-for command in (colorize, frames, shots, preview, train, info):
+for command in (colorize, frames, shots, preview, keyframes, train, info):
     app.command()(command)
 
 
