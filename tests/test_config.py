@@ -16,6 +16,7 @@ from filmcolor.config import (
     ColorizeConfig,
     ConfigError,
     FramesConfig,
+    KeyframesConfig,
     ShotsConfig,
 )
 from filmcolor.errors import UserError
@@ -28,6 +29,7 @@ CONFIGS = {
     "shots": ShotsConfig,
     "preview": ColorizeConfig,
     "train": TrainConfig,
+    "keyframes": KeyframesConfig,
 }
 NOT_FIELDS = {  # parameters of a command that are not fields of its config, and their default
     "colorize": {"videos": None},
