@@ -23,11 +23,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from filmcolor.temporal import FollowMotion
 
 EPS = 1e-6
+SPECK = 3  # px: failures of the check smaller than this (scattered, not an occlusion) are ignored
+
+
+class ChainMotion(FollowMotion):
+    """:class:`FollowMotion`'s flow and confidence, for a chain of many steps: the flow at the
+    render size itself (enlarged from :data:`filmcolor.temporal.FLOW_SIDE`, its errors fail the
+    forward-backward check on a third of a zooming frame, which a chain multiplies), and the
+    failed pixels opened by :data:`SPECK` px, so that scattered failures do not eat the
+    confidence step by step while an occlusion keeps it."""
+
+    def flows(self, gray: np.ndarray, prev_gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.flow.calc(gray, prev_gray, None), self.flow.calc(prev_gray, gray, None)
+
+    def moved(self, prev_gray, gray, prev_ab):
+        moved, m = super().moved(prev_gray, gray, prev_ab)
+        kernel = np.ones((SPECK, SPECK), np.uint8)
+        failed = cv2.morphologyEx(1 - m, cv2.MORPH_OPEN, kernel)
+        return moved, 1 - failed
 
 
 @dataclass
@@ -50,7 +69,7 @@ def chain(grays: Sequence[np.ndarray], ab: np.ndarray) -> list[tuple[np.ndarray,
         grays: (h, w) uint8 lightness at the render size (what pass 2's flow reads).
         ab: the keyframe's a*b* at the same size.
     """
-    follow = FollowMotion(1.0)  # its DIS flow and its confidence M, a new one per chain
+    follow = ChainMotion(1.0)  # DIS flow and the confidence M, a new one per chain
     c = np.ones(ab.shape[:2], np.float32)
     out = [(ab, c)]
     for prev, gray in zip(grays, grays[1:], strict=False):
