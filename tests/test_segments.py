@@ -61,6 +61,7 @@ def test_segments_are_runs_of_whole_shots():
     assert plan[1].pts == 14 * 512  # where decoding seeks to, in the input's time base
 
 
+@pytest.mark.slow  # a subprocess killed mid-film, then another run
 @pytest.mark.parametrize("codec", ["ffv1", "libx264"])
 def test_sigkill_then_resume_gives_the_uninterrupted_film(tmp_path, tiny_model, codec):
     src = tmp_path / "film.mp4"
@@ -177,6 +178,7 @@ def test_not_enough_space_stops_before_pass_2(tmp_path, colorizer, monkeypatch):
     assert not (tmp_path / "o.mkv").exists()
 
 
+@pytest.mark.slow  # two runs of the command in subprocesses
 def test_a_folder_with_a_bad_film_reports_it_and_does_the_rest(tmp_path, tiny_model):
     films = tmp_path / "films"
     (films / "reel2").mkdir(parents=True)
@@ -203,6 +205,7 @@ def test_a_folder_with_a_bad_film_reports_it_and_does_the_rest(tmp_path, tiny_mo
     assert "0 colorized, 2 already there, 1 failed" in again.stdout
 
 
+@pytest.mark.slow  # torchrun: two processes and a reference run
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
                     reason="torchrun not installed")  # fmt: skip
 def test_torchrun_two_processes_give_the_one_process_film(tmp_path, tiny_model):
