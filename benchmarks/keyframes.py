@@ -271,6 +271,8 @@ def run(args: argparse.Namespace) -> dict:
         report["hints"] = {}
         for list_file in args.list:
             files = list_files(Path(args.data), REPO / list_file)
+            if files and not files[0].exists():  # photos_val.txt names files under photos/
+                files = list_files(Path(args.data) / "photos", REPO / list_file)
             found = measure_hints(colorizer, files, args.photos_limit)
             report["hints"][Path(list_file).stem] = found
     return report

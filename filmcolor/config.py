@@ -18,6 +18,7 @@ from filmcolor.errors import UserError
 DEFAULT_RENDER_SIZE = 256  # short side the network runs at; see README "Render size"
 DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (README)
 DEFAULT_SEGMENT_FRAMES = 3000  # pass 2 writes parts of whole shots this long
+DEFAULT_STYLE_STRENGTH = 0.75  # a reference's palette; benchmarks/keyframes.py (README)
 DEFAULT_CRF = 18  # x264/x265 quality when --crf is not given
 DEFAULT_THRESHOLDS = {  # cut detector -> its threshold when --threshold is not given
     "content": 27.0,  # PySceneDetect's 0-255 scale of frame difference
@@ -40,7 +41,8 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "max_damaged": (0, None),
     "max_pixels": (1, None),
     "segment_frames": (1, None),
-    "keyframes": (1, None),
+    "samples": (1, None),
+    "style_strength": (0.0, 1.0),
     "threads": (0, None),
     "per_page": (1, None),
     "columns": (1, None),
@@ -182,13 +184,15 @@ class ColorizeConfig:
     detector: str = "content"
     threshold: float | None = None
     min_shot_frames: int = 15
-    keyframes: int = 5  # frames whose global vectors are averaged per shot
+    samples: int = 5  # frames whose global vectors are averaged per shot (library only)
     max_damaged: int = 10
     temporal: float = DEFAULT_TEMPORAL  # steady colour within a shot (filmcolor.temporal); 0 = off
     force: bool = False  # colorize a film that is already in colour (its chroma is replaced)
     max_pixels: int | None = None  # largest frame; None = what this machine's memory takes
     fresh: bool = False  # start over even when the parts of an interrupted run fit
     segment_frames: int = DEFAULT_SEGMENT_FRAMES  # pass 2 writes parts of whole shots this long
+    keyframes: Path | None = None  # a folder of coloured frames (`filmcolor keyframes`)
+    style_strength: float = DEFAULT_STYLE_STRENGTH  # palette of --style, style cells, keyframes
 
     def __post_init__(self) -> None:
         check_encoder(self.codec, self.crf)

@@ -204,26 +204,32 @@ def find_keyframes(folder: Path) -> list[tuple[Path, int, int]]:
     return sorted(found, key=lambda t: (t[2], t[0].name))
 
 
-def read_keyframes(folder: Path, shots: list[Shot], info: VideoInfo) -> list[Keyframe]:
+def read_keyframes(folder: Path, shots: list[Shot] | None, info: VideoInfo) -> list[Keyframe]:
     """The keyframes of ``folder`` that hold colour, checked against the film (names, sizes;
     :func:`check_luma` checks the pixels). Gray keyframes (left uncoloured) are ignored.
+
+    Args:
+        folder: the ``--keyframes`` folder.
+        shots: the film's shots; None = before pass 1 found them (frames are checked against
+            the header's frame count, shots not at all).
+        info: the film.
 
     Raises:
         KeyframeError: a name whose shot or frame is not in the film, a frame outside the shot
             its name gives, an unreadable picture, or one of another size than the film's.
     """
-    total = shots[-1].end if shots else 0
+    total = shots[-1].end if shots else info.estimated_frames
     keyframes = []
     for path, shot, frame in find_keyframes(folder):
-        if frame >= total:
+        if total is not None and frame >= total:
             raise KeyframeError(
                 f"{path}: frame {frame} is past the end of the film ({total} frames, 0 to "
                 f"{total - 1})"
             )
-        if not 0 <= shot < len(shots):
+        if shots is not None and not 0 <= shot < len(shots):
             raise KeyframeError(f"{path}: shot {shot + 1} is not in the film ({len(shots)} shots)")
-        s = shots[shot]
-        if not s.start <= frame < s.end:
+        s = shots[shot] if shots is not None else None
+        if s is not None and not s.start <= frame < s.end:
             raise KeyframeError(
                 f"{path}: frame {frame} is not in shot {shot + 1} (frames {s.start} to "
                 f"{s.end - 1}); was the shot list changed?"

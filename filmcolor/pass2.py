@@ -10,6 +10,8 @@ function called in :func:`_run_network` or in the encode thread of :func:`run_pa
                                       with --temporal) -> network -> a*b*
     encode thread  :func:`follow_motion` a*b* carried along the optical flow within a shot
                                       (--temporal, :mod:`filmcolor.temporal`)
+                   :func:`carry_keyframes` the keyframes' colour carried through their shot
+                                      (--keyframes, :mod:`filmcolor.propagate`)
                    :func:`encode`     a*b* upsampled + full-size L* -> Cb, Cr (OpenCV);
                                       original Y + new Cb, Cr -> the writer (source pts)
 
@@ -41,8 +43,10 @@ from filmcolor.color import (
 )
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.config import ColorizeConfig
+from filmcolor.keyframes import Keyframe
 from filmcolor.models.color import normalize_l
 from filmcolor.progress import Progress, ProgressFn
+from filmcolor.propagate import KeyframeStage
 from filmcolor.segments import Plan, Segment
 from filmcolor.shots import Shot
 from filmcolor.temporal import FollowMotion, ShotLevel, despeckle, gray8
@@ -84,12 +88,13 @@ class Pass2:
     luma: LumaFormat
     fmt: OutputFormat
     batch_size: int
-    keyframes: int
+    samples: int  # frames of a shot pass 1 did not sample whose vectors are averaged
     total: int | None
     on_progress: ProgressFn | None
     temporal: float = 0.0  # strength of filmcolor.temporal; 0 = each frame on its own
     threads: int = 0  # torch threads for the network; 0 = leave torch's setting
     source: str = "the film"  # named in the error when decoding stops unexpectedly
+    keys: KeyframeStage | None = None  # the run's keyframes (--keyframes)
 
     def __post_init__(self) -> None:
         self.lut = self.luma.lightness_table()
@@ -140,7 +145,7 @@ def add_colour(job: Pass2, batch: Batch) -> None:
     lightness = torch.from_numpy(lightness_of(y, job.lut_np))[:, None]  # (B, 1, H, W) L*
     g = job.vectors.get(batch.shot)
     if g is None:  # a shot too short to be sampled in pass 1: use its first frames
-        l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.keyframes]])
+        l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.samples]])
         g = job.vectors[batch.shot] = job.colorizer.global_vector(l224).mean(0, keepdim=True)
     small = despeckle(job.colorizer.shrink(normalize_l(lightness)))  # (B, 1, h, w) render size
     if job.temporal:
@@ -168,6 +173,13 @@ def follow_motion(job: Pass2, batch: Batch) -> None:
         f.ab = job.follow(batch.shot, f.gray, f.ab)
 
 
+def carry_keyframes(job: Pass2, batch: Batch) -> None:
+    """Encode thread: a keyframed shot's a*b* under its keyframes' colour, carried along the
+    flow (:class:`filmcolor.propagate.KeyframeStage`, prepared in the network's thread)."""
+    if job.keys is not None:
+        job.keys.apply(job, batch.shot, batch.frames)
+
+
 def encode(job: Pass2, batch: Batch, writer: FrameWriter, matrix: np.ndarray) -> None:
     """Encode thread: full-size L* + a*b* -> Cb, Cr; the original Y; to the writer."""
     fmt, bits = job.fmt, job.luma.bits
@@ -180,6 +192,8 @@ def _run_network(job: Pass2, frames: Iterator[Frame], put: Callable[[Batch | Non
     """This thread: batches -> a*b* -> the encoder queue. Returns the number of frames."""
     n, shot = 0, 0
     for batch in batches(job, frames):
+        if job.keys is not None:
+            job.keys.prepare(job, batch.shot)  # once per keyframed shot, before its frames
         add_colour(job, batch)
         put(batch)
         n, shot = n + len(batch.frames), batch.shot
@@ -259,6 +273,7 @@ def run_pass2(job: Pass2, frames: Iterable[av.VideoFrame], writer: FrameWriter) 
     def encode_all() -> None:
         for batch in q_out:
             follow_motion(job, batch)
+            carry_keyframes(job, batch)
             encode(job, batch, writer, matrix)
 
     decoder = thread("decode", lambda: decode(frames, q_in.put))
@@ -299,9 +314,11 @@ def segment_job(
     fmt: OutputFormat,
     done: int,
     on_progress: ProgressFn | None,
+    keyframes: list[Keyframe] | None = None,
 ) -> Pass2:
     """Pass 2's shared state for a run of consecutive segments: their shots, numbered from the
-    run's first frame and shot, and progress reported in the film's frames and shots."""
+    run's first frame and shot, and progress reported in the film's frames and shots; the
+    ``keyframes`` (checked, :func:`filmcolor.keyframes.read_keyframes`) of the run's shots."""
     first, last = run[0], run[-1]
     shots = [
         Shot(s.start - first.start, s.end - first.start, s.start_time, s.end_time)
@@ -319,6 +336,15 @@ def segment_job(
             Progress(p.stage, done + p.done, plan.frames, first.shot + p.shot, len(plan.shots))
         )
 
+    keys = {}
+    for key in keyframes or ():
+        if first.shot <= key.shot < first.shot + len(shots):
+            keys.setdefault(key.shot - first.shot, []).append(key)
+    stage = None
+    if keys:
+        stage = KeyframeStage(
+            info.path, info.time_base, shots, keys, first.start, cfg.style_strength, cfg.max_damaged
+        )
     return Pass2(
         colorizer=colorizer,
         shots=shots,
@@ -326,10 +352,11 @@ def segment_job(
         luma=luma_format(info),
         fmt=fmt,
         batch_size=cfg.batch_size,
-        keyframes=cfg.keyframes,
+        samples=cfg.samples,
         total=last.end - first.start,
         on_progress=progress if on_progress else None,
         temporal=cfg.temporal,
         threads=cfg.threads,
         source=str(info.path),
+        keys=stage,
     )

@@ -28,6 +28,7 @@ from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
 from filmcolor.distributed import World
 from filmcolor.errors import UserError
+from filmcolor.keyframes import check_luma, read_keyframes
 from filmcolor.parts import PartsWriter, join_parts
 from filmcolor.pass2 import run_pass2, segment_job
 from filmcolor.plan import WarnFn, plan_film
@@ -149,6 +150,8 @@ def colorize_video(
         warn(
             f"{cfg.codec} holds at most {fmt.bits} bits; luma is rounded from {info.bit_depth} bits"
         )
+    if cfg.keyframes is not None:  # names, sizes, readable files: before pass 1
+        read_keyframes(cfg.keyframes, None, info)
     world = World.from_env().join("gloo", RANK0_TIMEOUT)  # one process, or one of torchrun's
     if colorizer is None:
         colorizer = Colorizer.from_config(cfg)
@@ -159,13 +162,20 @@ def colorize_video(
     def plan_or_resume() -> None:
         kept = parts.resume(cfg.fresh, warn)
         if kept is None:
-            parts.start(plan_film(cfg, info, colorizer, warn, on_progress))
-        elif on_progress:
-            on_progress(Progress("resume", parts.saved_frames(), kept.frames))
+            film = plan_film(cfg, info, colorizer, warn, on_progress)
+            if cfg.keyframes is not None:  # each keyframe is the frame it names: before pass 2
+                check_luma(read_keyframes(cfg.keyframes, film.shots, info), info, cfg.max_damaged)
+            parts.start(film)
+        else:
+            if cfg.keyframes is not None:
+                check_luma(read_keyframes(cfg.keyframes, kept.shots, info), info, cfg.max_damaged)
+            if on_progress:
+                on_progress(Progress("resume", parts.saved_frames(), kept.frames))
         parts.check_space(cfg.codec, info.width, info.height, info.path.stat().st_size)
 
     world.on_rank0(plan_or_resume)
     plan = parts.load()
+    keyframes = read_keyframes(cfg.keyframes, plan.shots, info) if cfg.keyframes else None
 
     # Pass 2 on every rank: the segments not done yet, each written as a part.
     report = DecodeReport()
@@ -173,7 +183,7 @@ def colorize_video(
     moved = 0
     try:
         for run in parts.runs(world):
-            job = segment_job(run, plan, cfg, info, colorizer, fmt, done, on_progress)
+            job = segment_job(run, plan, cfg, info, colorizer, fmt, done, on_progress, keyframes)
             first = run[0]
             frames = decode_span(
                 info.path,

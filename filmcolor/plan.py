@@ -72,7 +72,7 @@ def plan_shots(
             detector=cfg.detector,
             threshold=cfg.threshold,
             min_shot_frames=cfg.min_shot_frames,
-            keyframes=cfg.keyframes,
+            samples_per_shot=cfg.samples,
             max_damaged=cfg.max_damaged,
             on_progress=on_progress,
         )

@@ -154,7 +154,7 @@ def preview_video(
         luma=luma_format(info),
         fmt=choose_output_format(info, cfg.codec),
         batch_size=1,
-        keyframes=cfg.keyframes,
+        samples=cfg.samples,
         total=None,
         on_progress=None,
     )

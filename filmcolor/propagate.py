@@ -21,12 +21,23 @@ appears in the shot takes the keyframe's colours too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from filmcolor.temporal import FollowMotion
+from filmcolor.color import lightness_of
+from filmcolor.colorizer import thumb224
+from filmcolor.hints import spread_hints
+from filmcolor.keyframes import Keyframe
+from filmcolor.models.color import normalize_l
+from filmcolor.palette import Palette, match_palette, palette_of_lab
+from filmcolor.shots import Shot
+from filmcolor.temporal import FollowMotion, gray8
+from filmcolor.video.decode import decode_span, luma_plane
 
 EPS = 1e-6
 SPECK = 3  # px: failures of the check smaller than this (scattered, not an occlusion) are ignored
@@ -115,3 +126,108 @@ def carry_shot(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> list
             _, ab, c = sides[0]
             out.append(Carried(ab, c))
     return out
+
+
+# Pass 2's stage.
+
+
+@dataclass
+class PreparedShot:
+    """A keyframed shot, ready for pass 2: what each frame carries, and the fill's palette."""
+
+    carried: list[Carried]  # one per frame of the shot (float16 inside, to hold long shots)
+    palette: Palette
+    position: int = 0  # frames of the shot already given out
+
+
+@dataclass
+class KeyframeStage:
+    """The keyframes of a run of shots in pass 2 (``colorize --keyframes``).
+
+    :meth:`prepare` runs in the network's thread when a keyframed shot begins: it decodes the
+    shot once more (its lightness at the render size), turns each keyframe into a*b* at the
+    render size (a colour frame as it is; strokes spread by :func:`filmcolor.hints.spread_hints`
+    over the network's prediction for that frame) and carries them through the shot
+    (:func:`carry_shot`). :meth:`apply` runs in the encode thread, after ``--temporal``: each
+    frame's prediction matched to the keyframes' palette (the fill), under the carried colour.
+    Every shot is computed from its own frames only, so segments, resume and torchrun give the
+    same pixels.
+
+    Args:
+        path: the film.
+        time_base: its video stream's time base (a shot's timestamp -> where to seek).
+        shots: the run's shots, numbered from ``offset`` (as :class:`filmcolor.pass2.Pass2`'s).
+        keys: index into ``shots`` -> the shot's keyframes (frames numbered in the film).
+        offset: the run's first frame in the film.
+        strength: the palette's strength on the fill (``--style-strength``).
+        max_damaged: damaged packets tolerated when the shot is decoded again.
+    """
+
+    path: Path
+    time_base: Fraction
+    shots: list[Shot]
+    keys: dict[int, list[Keyframe]]
+    offset: int
+    strength: float
+    max_damaged: int = 10
+    ready: dict[int, PreparedShot] = field(default_factory=dict)
+
+    def prepare(self, job, shot: int) -> None:
+        """Network thread: make the shot's keyframe colour ready (once per shot)."""
+        if shot not in self.keys or shot in self.ready:
+            return
+        s = self.shots[shot]
+        start = self.offset + s.start
+        pts = 0 if s.start_time is None else round(s.start_time / self.time_base)
+        wanted = {key.frame - start for key in self.keys[shot]}
+        small, ys = [], {}  # (h, w) L*/100 at the render size, as pass 2 gives the network
+        frames = decode_span(self.path, start, pts, s.frames, max_damaged=self.max_damaged)
+        for i, frame in enumerate(frames):
+            y = luma_plane(frame)
+            if i in wanted:
+                ys[i] = y
+            lightness = torch.from_numpy(lightness_of(y, job.lut_np))
+            small.append(job.colorizer.shrink(normalize_l(lightness)[None, None])[0, 0])
+        grays = [gray8(x) for x in small]
+        h, w = grays[0].shape
+        at: dict[int, np.ndarray] = {}
+        labs = []
+        for key in self.keys[shot]:
+            i = key.frame - start
+            l_small = small[i].numpy() * 100  # L*
+            hints = key.hints.resized((h, w))
+            if hints.full:
+                ab = hints.ab
+            else:
+                g = job.vectors.get(shot)
+                if g is None:  # a shot too short for pass 1 to sample: this frame's own
+                    g = job.colorizer.global_vector(thumb224(ys[i], job.lut)[None])
+                prior = job.colorizer.ab(small[i][None, None], g)[0].permute(1, 2, 0).numpy()
+                ab = spread_hints(l_small, hints, prior)
+            at[i] = ab
+            labs.append((l_small, ab))
+        palette = palette_of_lab(
+            np.concatenate([l for l, _ in labs]), np.concatenate([ab for _, ab in labs])
+        )
+        carried = [
+            Carried(c.ab.astype(np.float16), c.confidence.astype(np.float16))
+            for c in carry_shot(grays, at)
+        ]
+        self.ready[shot] = PreparedShot(carried, palette)
+
+    def apply(self, job, shot: int, frames) -> None:
+        """Encode thread: the frames' a*b* (``f.ab`` at the render size) under the carried
+        colour; frees the shot once its last frame is done."""
+        prepared = self.ready.get(shot)
+        if prepared is None:
+            return
+        for f in frames:
+            h, w = f.ab.shape[:2]
+            lightness = lightness_of(f.y, job.lut_np)
+            l_small = cv2.resize(lightness, (w, h), interpolation=cv2.INTER_AREA)
+            fill = match_palette(l_small, f.ab, prepared.palette, self.strength)
+            c = prepared.carried[prepared.position]
+            f.ab = Carried(c.ab.astype(np.float32), c.confidence.astype(np.float32)).over(fill)
+            prepared.position += 1
+        if prepared.position == len(prepared.carried):
+            del self.ready[shot]

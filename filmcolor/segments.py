@@ -65,6 +65,9 @@ _NOT_PIXELS = {
 }
 # Options that name a file: recorded by the file's content hash.
 _FILES = {"model", "style", "shots"}
+# Options recorded per shot (file name -> content hash): a change redoes only the segments
+# that hold the shots it names (Parts.resume), not the whole film.
+_PER_SHOT = {"keyframes"}
 
 # Bits per pixel of the output, roughly, for the free-space check (ProRes 4444 and FFV1 on
 # grainy film; x264/x265 at --crf 18).
@@ -151,6 +154,8 @@ def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> 
         value = getattr(cfg, f.name)
         if f.name in _FILES and value is not None and Path(value).is_file():
             value = file_hash(value)
+        if f.name in _PER_SHOT and value is not None:
+            value = keyframe_hashes(Path(value))
         if isinstance(value, Path):
             value = str(value)
         options[f.name] = value
@@ -168,6 +173,20 @@ def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> 
     }
 
 
+def keyframe_hashes(folder: Path) -> dict[str, str]:
+    """The keyframes of a ``--keyframes`` folder by name (which names the shot), hashed."""
+    from filmcolor.keyframes import find_keyframes
+
+    return {p.name: file_hash(p) for p, _, _ in find_keyframes(folder)}
+
+
+def changed_keyframes(old: dict, new: dict) -> list[str]:
+    """Names of the keyframes added, removed or changed between two fingerprints."""
+    a = old["options"].get("keyframes") or {}
+    b = new["options"].get("keyframes") or {}
+    return sorted(name for name in set(a) | set(b) if a.get(name) != b.get(name))
+
+
 def why_different(old: dict, new: dict) -> str | None:
     """A short reason why parts made under ``old`` cannot be reused under ``new``, or None."""
     if old.get("format") != FORMAT:
@@ -176,7 +195,7 @@ def why_different(old: dict, new: dict) -> str | None:
         return "the input file changed"
     if old["options"].get("model") != new["options"]["model"]:
         return "the model changed"
-    for key in sorted(set(old["options"]) | set(new["options"])):
+    for key in sorted((set(old["options"]) | set(new["options"])) - _PER_SHOT):
         a, b = old["options"].get(key), new["options"].get(key)
         if a != b:
             flag = "--" + key.replace("_", "-")
@@ -262,7 +281,35 @@ class Parts:
         for claim in self.folder.glob("*.claim"):
             claim.unlink(missing_ok=True)
         self.plan = plan
+        self._redo_keyframed(old, warn)
         return plan
+
+    def _redo_keyframed(self, old: dict, warn: Callable[[str], None]) -> None:
+        """Remove the parts holding a shot whose keyframes changed since ``old`` was written,
+        say which and why, and record the keyframes now in the manifest."""
+        changed = changed_keyframes(old, self.fingerprint)
+        if not changed:
+            return
+        from filmcolor.keyframes import NAME
+
+        plan = self.plan
+        touched = {int(m.group(1)) - 1 for n in changed if (m := NAME.match(Path(n).stem))}
+        redo = [
+            s
+            for s in plan.segments
+            if any(s.start <= plan.shots[k].start < s.end for k in touched if k < len(plan.shots))
+        ]
+        gone = [s for s in redo if self.part(s).exists()]
+        for s in gone:
+            self.part(s).unlink()
+        old["options"]["keyframes"] = self.fingerprint["options"].get("keyframes")
+        old["keyframes_changed"] = changed  # the manifest says why those parts were redone
+        with atomic_output(self.manifest, ".tmp") as tmp:
+            tmp.write_text(json.dumps(old, indent=1) + "\n")
+        if gone:
+            names = ", ".join(changed)
+            numbers = ", ".join(str(s.index + 1) for s in gone)
+            warn(f"keyframes changed ({names}): redoing segment(s) {numbers} of {self.output.name}")
 
     def start(self, plan: Plan) -> None:
         """Create the folder and write the manifest and vectors of a new run."""

@@ -201,21 +201,21 @@ def analyse(
     detector: str = "content",
     threshold: float | None = None,
     min_shot_frames: int = 15,
-    keyframes: int = 5,
+    samples_per_shot: int = 5,
     max_damaged: int = 10,
     on_progress: ProgressFn | None = None,
 ) -> Analysis:
     """Pass 1: decode once, find cuts (unless given), and average global vectors per shot.
 
     A global vector is computed for :data:`SAMPLES_PER_SECOND` frames a second; each shot's
-    vector is the mean of ``keyframes`` of its samples, spread evenly through the shot.
+    vector is the mean of ``samples_per_shot`` of its samples, spread evenly through the shot.
 
     Args:
         video: the file, or what :func:`filmcolor.video.probe.probe` said about it.
         colorizer: computes the global vectors; None = find the shots only.
         cuts: a given shot list (first frames of shots); None = detect.
         detector, threshold, min_shot_frames: see :class:`CutDetector`.
-        keyframes: how many sampled frames per shot are averaged.
+        samples_per_shot: how many sampled frames per shot are averaged.
         max_damaged: damaged packets tolerated.
         on_progress: called every few frames.
 
@@ -264,7 +264,7 @@ def analyse(
     for k, shot in enumerate(shots):
         inside = [v for i, v in samples if shot.start <= i < shot.end]
         if inside:
-            picks = sample_positions(len(inside), keyframes)
+            picks = sample_positions(len(inside), samples_per_shot)
             vectors[k] = torch.stack([inside[j] for j in picks]).mean(0, keepdim=True)
     return Analysis(n, sorted(set(cuts or [])), shots, vectors)
 

@@ -30,6 +30,8 @@ def colorize(
     ),
     style: Path | None = opt.STYLE,
     shots: Path | None = opt.SHOTS,
+    keyframes: Path | None = opt.KEYFRAMES,
+    style_strength: float = opt.STYLE_STRENGTH,
     model: Path | None = opt.MODEL,
     codec: str = typer.Option(default(_C, "codec"), "--codec", help=f"{one_of(CODECS)}."),
     crf: int | None = typer.Option(
@@ -88,6 +90,8 @@ def colorize(
     check_hardware(device, precision)
     speak = World.from_env().main  # under torchrun, the first process speaks
     if not single:
+        if keyframes is not None:
+            raise UserError("--keyframes are frames of one film; colorize that film alone")
         _colorize_many(videos, output, cfg, speak)
         return
     if not speak:

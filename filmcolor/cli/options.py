@@ -112,6 +112,21 @@ SHOTS = typer.Option(
     "its style column gives shots their own reference.",
 )
 
+KEYFRAMES = typer.Option(
+    default(_C, "keyframes"),
+    "--keyframes",
+    help="A folder of frames coloured by hand (from `filmcolor keyframes`, named "
+    "<shot>_<frame>.png; in full or with strokes): each colours its shot, carried along the "
+    "motion.",
+)
+STYLE_STRENGTH = typer.Option(
+    default(_C, "style_strength"),
+    "--style-strength",
+    **limits("style_strength"),
+    help="How far the colours follow a reference's palette (--style, style cells, keyframes); "
+    "0 = its mood only.",
+)
+
 # Options shared by `colorize`, `preview` and `shots`: the cut detector.
 DETECTOR = typer.Option(
     default(_C, "detector"), "--detector", help=f"Cut detector: {', '.join(DEFAULT_THRESHOLDS)}."
