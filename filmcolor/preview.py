@@ -6,6 +6,9 @@ middle frame of every shot, colours it with pass 2's network stage
 (:func:`filmcolor.pass2.colour_frame`, at the same render size), and lays the shots out in
 pages: number, time code and style of each shot above its gray | colour pair. It also writes
 the shot list as CSV, with an empty ``style`` column to fill in where a shot came out wrong.
+With ``--keyframes``, a keyframed shot is marked with its keyframes' names and its middle frame
+is shown as pass 2 renders it: the keyframes carried to it along the flow
+(:class:`filmcolor.propagate.KeyframeStage`).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from filmcolor.colorizer import Colorizer
 from filmcolor.config import COLUMNS, PER_PAGE, ColorizeConfig
 from filmcolor.errors import UserError
 from filmcolor.images import write_image
+from filmcolor.keyframes import Keyframe, check_luma, read_keyframes
 from filmcolor.models.color import lab_to_rgb
-from filmcolor.pass2 import Pass2, colour_frame
+from filmcolor.pass2 import Frame, Pass2, colour_frame
 from filmcolor.plan import WarnFn, plan_shots
 from filmcolor.progress import Progress, ProgressFn
+from filmcolor.propagate import KeyframeStage
 from filmcolor.shots import Shot, ShotListError, read_shot_list, write_csv
 from filmcolor.timecode import format_time
 from filmcolor.video.decode import decode_video, luma_plane
@@ -67,6 +72,7 @@ class PreviewResult:
     frames: dict[int, int]  # shot index -> the frame shown
     seconds: dict[str, float] = field(default_factory=dict)  # "model", "shots", "frames",
     # "colour" (the network on the chosen frames), "total"
+    keyframed: dict[int, list[str]] = field(default_factory=dict)  # shot -> its keyframes
 
 
 def default_sheet(video: Path) -> Path:
@@ -137,6 +143,12 @@ def preview_video(
 
     t = time.perf_counter()
     plan = plan_shots(cfg, info, colorizer, on_warning, on_progress)  # exactly colorize's
+    keys: dict[int, list[Keyframe]] = {}
+    if cfg.keyframes is not None:  # checked as colorize checks them
+        found = read_keyframes(cfg.keyframes, plan.shots, info)
+        check_luma(found, info, cfg.max_damaged)
+        for key in found:
+            keys.setdefault(key.shot, []).append(key)
     seconds["shots"] = time.perf_counter() - t
     t = time.perf_counter()
     middle = {k: s.start + s.frames // 2 for k, s in enumerate(plan.shots)}
@@ -158,29 +170,42 @@ def preview_video(
         total=None,
         on_progress=None,
     )
+    stage = KeyframeStage(
+        info.path, info.time_base, plan.shots, keys, 0, cfg.style_strength, cfg.max_damaged
+    )
     aspect = info.width * float(info.sar or 1) / info.height
     size = (max(8, round(tile_height * aspect)), tile_height)
     tiles = {}
     for k, n in middle.items():
         if n in luma:
             ab = colour_frame(job, k, luma[n])  # pass 2's network stage: shot vector, size
+            if k in keys:  # and the keyframe stage, at the frame shown
+                stage.prepare(job, k)
+                stage.ready[k].position = n - plan.shots[k].start
+                frame = Frame(luma[n], 0, ab)
+                stage.apply(job, k, [frame])
+                ab = frame.ab
             tiles[k] = _pair(lightness_of(luma[n], job.lut_np), ab, size)
     seconds["colour"] = time.perf_counter() - t
 
     shown = list(tiles)
     chunks = [shown[i : i + per_page] for i in range(0, len(shown), per_page)] or [[]]
     title = _title(cfg, info, colorizer)
+    keyframed = {k: [key.path.name for key in ks] for k, ks in keys.items()}
+    labels = dict(plan.styles)
+    for k, names in keyframed.items():  # marked on the sheet
+        labels[k] = f"keyframe {', '.join(names)}" + (f" + {labels[k]}" if k in labels else "")
     pages = []
     for p, (path, chunk) in enumerate(zip(page_paths(sheet, len(chunks)), chunks, strict=True)):
         head = f"{title}   page {p + 1}/{len(chunks)}" if len(chunks) > 1 else title
-        img, boxes = _page(head, chunk, tiles, plan.shots, plan.styles, info, columns, size)
+        img, boxes = _page(head, chunk, tiles, plan.shots, labels, info, columns, size)
         write_image(path, img)
         pages.append(Page(path, chunk, boxes))
     if csv is not None:
         write_csv(csv, plan.shots)
     seconds["total"] = time.perf_counter() - t0
     frames = {k: middle[k] for k in shown}
-    return PreviewResult(pages, csv, plan.shots, plan.styles, frames, seconds)
+    return PreviewResult(pages, csv, plan.shots, plan.styles, frames, seconds, keyframed)
 
 
 def _check_replaceable(csv: Path, info: VideoInfo) -> None:

@@ -136,9 +136,7 @@ def test_wrong_keyframes_are_one_line_errors_and_nothing_is_written(tmp_path, fi
         assert not out.exists() and not parts_folder(out).exists()
 
 
-def test_a_changed_keyframe_redoes_the_segment_it_touches(
-    tmp_path, film, tiny_model, monkeypatch
-):
+def test_a_changed_keyframe_redoes_the_segment_it_touches(tmp_path, film, tiny_model, monkeypatch):
     path, truth = film
     keys = keyframe_folder(tmp_path, truth, {"0001_000010.png": 10, "0002_000030.png": 30})
     out = tmp_path / "out.mkv"
@@ -214,3 +212,31 @@ def test_sigkill_then_resume_with_keyframes_gives_the_uninterrupted_film(
     assert again.returncode == 0, again.stderr
     assert "20 of 40 frames are saved" in again.stderr
     assert np.array_equal(decoded_rgb(whole), decoded_rgb(resumed))
+
+
+def test_preview_marks_keyframed_shots_and_shows_them_as_rendered(tmp_path, film, tiny_model):
+    from filmcolor.preview import preview_video
+
+    path, truth = film
+    keys = keyframe_folder(tmp_path, truth, {"0002_000030.png": 30})
+
+    def sheet(name, **options):
+        cfg = ColorizeConfig(
+            path, tmp_path / "unused.mkv", model=tiny_model, precision="fp32", device="cpu",
+            render_size=32, shots=SHOTS_CSV(path), **options,
+        )  # fmt: skip
+        result = preview_video(cfg, tmp_path / f"{name}.png")
+        page = result.pages[0]
+        img = cv2.imread(str(page.path))[..., ::-1]
+        tiles = {k: img[y : y + h, x : x + w] for k, (x, y, w, h) in page.boxes.items()}
+        return result, tiles
+
+    plain, before = sheet("plain")
+    keyed, after = sheet("keyed", keyframes=keys)
+    assert keyed.keyframed == {1: ["0002_000030.png"]} and not plain.keyframed
+    assert np.array_equal(before[0], after[0])  # shot 1: as without keyframes
+    h, w = after[1].shape[:2]
+    want = ab(cv2.resize(truth[30], (w, h), interpolation=cv2.INTER_AREA))
+    err_keyed = np.abs(ab(after[1]) - want).mean()
+    err_plain = np.abs(ab(before[1]) - want).mean()
+    assert err_keyed < 0.35 * err_plain, (err_keyed, err_plain)  # the keyframe, as rendered

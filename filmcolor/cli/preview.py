@@ -22,6 +22,8 @@ def preview(
     ),
     style: Path | None = opt.STYLE,
     shots: Path | None = opt.SHOTS,
+    keyframes: Path | None = opt.KEYFRAMES,
+    style_strength: float = opt.STYLE_STRENGTH,
     per_page: int = typer.Option(
         PER_PAGE, "--per-page", **limits("per_page"), help="Shots per page."
     ),
@@ -57,10 +59,11 @@ def preview(
             on_warning=progress.warn,
         )
     styled = len(result.styles)
+    keyed = f", {len(result.keyframed)} with keyframes" if result.keyframed else ""
     pages = ", ".join(str(p.path) for p in result.pages)
     t = result.seconds
     say(
-        f"wrote {pages} ({len(result.frames)} shots, {styled} with a style reference) "
+        f"wrote {pages} ({len(result.frames)} shots, {styled} with a style reference{keyed}) "
         f"in {t['total']:.1f} s (model {t['model']:.1f} s, shots {t['shots']:.1f} s, "
         f"frames {t['frames']:.1f} s, colour {t['colour']:.1f} s)"
     )
