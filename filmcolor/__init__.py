@@ -21,7 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filmcolor.config import DEFAULT_RENDER_SIZE, ColorizeConfig, ConfigError, FramesConfig
+from filmcolor.config import (
+    DEFAULT_RENDER_SIZE,
+    DEFAULT_STYLE_STRENGTH,
+    ColorizeConfig,
+    ConfigError,
+    FramesConfig,
+)
 from filmcolor.errors import UserError
 
 if TYPE_CHECKING:
@@ -57,6 +63,8 @@ def colorize_image(
     image: np.ndarray | str | os.PathLike,
     *,
     style: str | os.PathLike | None = None,
+    style_strength: float = DEFAULT_STYLE_STRENGTH,
+    hints: np.ndarray | str | os.PathLike | None = None,
     model: str | os.PathLike | None = None,
     colorizer: Colorizer | None = None,
     render_size: int = DEFAULT_RENDER_SIZE,
@@ -71,6 +79,10 @@ def colorize_image(
             ``filmcolor frames`` reads it). An RGB array (H, W, 3) is taken by its luma.
         style: a reference image (or ``video@time``) whose global features colour the image;
             None = the image's own.
+        style_strength: how far the colours follow the reference's palette (0 = its global
+            features only).
+        hints: the image painted with strokes of colour, or coloured in full, as an RGB
+            array (H, W, 3) or a file of the image's size (``filmcolor frames --hints``).
         model: a ``.safetensors`` checkpoint; None = the shipped model.
         colorizer: a model loaded once with :meth:`Colorizer.load`, for repeated calls;
             ``model``, ``render_size``, ``device``, ``precision`` and ``temperature`` are
@@ -93,11 +105,12 @@ def colorize_image(
 
     from filmcolor.images import read_image
     from filmcolor.stills import colorize_image as colorize_bgr
-    from filmcolor.styles import style_vector
+    from filmcolor.stills import read_hints
+    from filmcolor.styles import style_palette, style_vector
 
     cfg = FramesConfig(  # checks the options as `filmcolor frames` does
         Path(), Path(), model=model and Path(model), render_size=render_size, device=device,
-        precision=precision, temperature=temperature,
+        precision=precision, temperature=temperature, style_strength=style_strength,
     )  # fmt: skip
     if isinstance(image, str | os.PathLike):
         img = read_image(image)
@@ -115,7 +128,10 @@ def colorize_image(
 
         colorizer = Colorizer.from_config(cfg)
     g = style_vector(colorizer, style) if style is not None else None
-    bgr = colorize_bgr(colorizer, img, g)
+    palette = style_palette(style) if style is not None and style_strength > 0 else None
+    if isinstance(hints, str | os.PathLike):
+        hints = read_hints(Path(hints), img.shape[:2])
+    bgr = colorize_bgr(colorizer, img, g, hints, palette, style_strength)
     return np.ascontiguousarray(bgr[..., [2, 1, 0, *range(3, bgr.shape[2])]])
 
 

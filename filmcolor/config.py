@@ -146,6 +146,7 @@ class FramesConfig:
     output: Path  # the folder the results go to, under the same relative paths
     style: Path | None = None  # one reference image for every image
     hints: Path | None = None  # a folder of same-named pictures painted with colour (issue 22)
+    style_strength: float = DEFAULT_STYLE_STRENGTH  # how far colours follow --style's palette
     model: Path | None = None  # None = the shipped default model
     render_size: int = DEFAULT_RENDER_SIZE  # 0 = the image's own size
     device: str = "auto"

@@ -10,6 +10,8 @@ function called in :func:`_run_network` or in the encode thread of :func:`run_pa
                                       with --temporal) -> network -> a*b*
     encode thread  :func:`follow_motion` a*b* carried along the optical flow within a shot
                                       (--temporal, :mod:`filmcolor.temporal`)
+                   :func:`match_style` a*b* matched to the shot's reference's palette
+                                      (--style, style cells; :mod:`filmcolor.palette`)
                    :func:`carry_keyframes` the keyframes' colour carried through their shot
                                       (--keyframes, :mod:`filmcolor.propagate`)
                    :func:`encode`     a*b* upsampled + full-size L* -> Cb, Cr (OpenCV);
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import av
+import cv2
 import numpy as np
 import torch
 
@@ -45,6 +48,7 @@ from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.config import ColorizeConfig
 from filmcolor.keyframes import Keyframe
 from filmcolor.models.color import normalize_l
+from filmcolor.palette import Palette, match_palette
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.propagate import KeyframeStage
 from filmcolor.segments import Plan, Segment
@@ -95,6 +99,8 @@ class Pass2:
     threads: int = 0  # torch threads for the network; 0 = leave torch's setting
     source: str = "the film"  # named in the error when decoding stops unexpectedly
     keys: KeyframeStage | None = None  # the run's keyframes (--keyframes)
+    palettes: dict[int, Palette] = field(default_factory=dict)  # shot -> its reference's
+    style_strength: float = 0.0  # how far a*b* follow that palette
 
     def __post_init__(self) -> None:
         self.lut = self.luma.lightness_table()
@@ -171,6 +177,18 @@ def follow_motion(job: Pass2, batch: Batch) -> None:
         return
     for f in batch.frames:
         f.ab = job.follow(batch.shot, f.gray, f.ab)
+
+
+def match_style(job: Pass2, batch: Batch) -> None:
+    """Encode thread: a shot's a*b* matched to its style reference's palette, band by band of
+    L* (:func:`filmcolor.palette.match_palette`); a keyframed shot takes its keyframes'."""
+    palette = job.palettes.get(batch.shot)
+    if palette is None or (job.keys is not None and batch.shot in job.keys.keys):
+        return
+    for f in batch.frames:
+        h, w = f.ab.shape[:2]
+        lightness = cv2.resize(lightness_of(f.y, job.lut_np), (w, h), interpolation=cv2.INTER_AREA)
+        f.ab = match_palette(lightness, f.ab, palette, job.style_strength)
 
 
 def carry_keyframes(job: Pass2, batch: Batch) -> None:
@@ -273,6 +291,7 @@ def run_pass2(job: Pass2, frames: Iterable[av.VideoFrame], writer: FrameWriter) 
     def encode_all() -> None:
         for batch in q_out:
             follow_motion(job, batch)
+            match_style(job, batch)
             carry_keyframes(job, batch)
             encode(job, batch, writer, matrix)
 
@@ -315,10 +334,12 @@ def segment_job(
     done: int,
     on_progress: ProgressFn | None,
     keyframes: list[Keyframe] | None = None,
+    palettes: dict[int, Palette] | None = None,
 ) -> Pass2:
     """Pass 2's shared state for a run of consecutive segments: their shots, numbered from the
     run's first frame and shot, and progress reported in the film's frames and shots; the
-    ``keyframes`` (checked, :func:`filmcolor.keyframes.read_keyframes`) of the run's shots."""
+    ``keyframes`` (checked, :func:`filmcolor.keyframes.read_keyframes`) and reference
+    ``palettes`` (:func:`filmcolor.plan.shot_palettes`) of the run's shots."""
     first, last = run[0], run[-1]
     shots = [
         Shot(s.start - first.start, s.end - first.start, s.start_time, s.end_time)
@@ -359,4 +380,10 @@ def segment_job(
         threads=cfg.threads,
         source=str(info.path),
         keys=stage,
+        palettes={
+            k - first.shot: p
+            for k, p in (palettes or {}).items()
+            if first.shot <= k < first.shot + len(shots)
+        },
+        style_strength=cfg.style_strength,
     )

@@ -31,7 +31,7 @@ from filmcolor.errors import UserError
 from filmcolor.keyframes import check_luma, read_keyframes
 from filmcolor.parts import PartsWriter, join_parts
 from filmcolor.pass2 import run_pass2, segment_job
-from filmcolor.plan import WarnFn, plan_film
+from filmcolor.plan import WarnFn, plan_film, shot_palettes
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.segments import Parts, fingerprint
 from filmcolor.shots import Shot
@@ -176,6 +176,7 @@ def colorize_video(
     world.on_rank0(plan_or_resume)
     plan = parts.load()
     keyframes = read_keyframes(cfg.keyframes, plan.shots, info) if cfg.keyframes else None
+    palettes = shot_palettes(cfg, info, plan.shots) if cfg.style_strength > 0 else {}
 
     # Pass 2 on every rank: the segments not done yet, each written as a part.
     report = DecodeReport()
@@ -183,7 +184,9 @@ def colorize_video(
     moved = 0
     try:
         for run in parts.runs(world):
-            job = segment_job(run, plan, cfg, info, colorizer, fmt, done, on_progress, keyframes)
+            job = segment_job(
+                run, plan, cfg, info, colorizer, fmt, done, on_progress, keyframes, palettes
+            )
             first = run[0]
             frames = decode_span(
                 info.path,

@@ -16,10 +16,11 @@ import torch
 
 from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
+from filmcolor.palette import Palette
 from filmcolor.progress import ProgressFn
 from filmcolor.segments import Plan, plan_segments
 from filmcolor.shots import Shot, analyse, check_starts, read_shot_list, shots_from_cuts
-from filmcolor.styles import csv_styles, parse_reference, style_vector
+from filmcolor.styles import csv_styles, parse_reference, style_palette, style_vector
 from filmcolor.video.probe import VideoInfo
 
 WarnFn = Callable[[str], None]
@@ -94,6 +95,29 @@ def plan_shots(
         if shot.start in per_shot:
             styles[k], vectors[k] = per_shot[shot.start]
     return ShotPlan(shots, total, vectors, styles, ran_pass1)
+
+
+def shot_palettes(cfg: ColorizeConfig, info: VideoInfo, shots: list[Shot]) -> dict[int, Palette]:
+    """The palette of the reference that colours each shot, in :func:`plan_shots`' order of
+    precedence (its row's ``style`` cell, else ``--style``); shots with a gray reference or
+    none are left out (their colours stay the network's). Read again by every process and on
+    resume: a reference is one picture, and the fingerprint holds its hash.
+    """
+    palettes: dict[int, Palette] = {}
+    if cfg.style:
+        palettes = dict.fromkeys(range(len(shots)), style_palette(cfg.style))
+    if cfg.shots:
+        shot_list = read_shot_list(cfg.shots, fps=info.fps, start=info.start_time)
+        base, found = shot_list.path.parent, {}
+        for k, shot in enumerate(shots):
+            cell = shot_list.styles.get(shot.start)
+            if cell is None:
+                continue
+            if cell.text not in found:
+                where = f"{shot_list.path}, line {cell.line}: style {cell.text!r}"
+                found[cell.text] = style_palette(cell.text, where=where, base=base)
+            palettes[k] = found[cell.text]
+    return {k: p for k, p in palettes.items() if not p.gray}
 
 
 def plan_film(

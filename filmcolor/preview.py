@@ -29,8 +29,9 @@ from filmcolor.errors import UserError
 from filmcolor.images import write_image
 from filmcolor.keyframes import Keyframe, check_luma, read_keyframes
 from filmcolor.models.color import lab_to_rgb
+from filmcolor.palette import match_palette
 from filmcolor.pass2 import Frame, Pass2, colour_frame
-from filmcolor.plan import WarnFn, plan_shots
+from filmcolor.plan import WarnFn, plan_shots, shot_palettes
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.propagate import KeyframeStage
 from filmcolor.shots import Shot, ShotListError, read_shot_list, write_csv
@@ -170,6 +171,7 @@ def preview_video(
         total=None,
         on_progress=None,
     )
+    palettes = shot_palettes(cfg, info, plan.shots) if cfg.style_strength > 0 else {}
     stage = KeyframeStage(
         info.path, info.time_base, plan.shots, keys, 0, cfg.style_strength, cfg.max_damaged
     )
@@ -179,6 +181,12 @@ def preview_video(
     for k, n in middle.items():
         if n in luma:
             ab = colour_frame(job, k, luma[n])  # pass 2's network stage: shot vector, size
+            if k in palettes and k not in keys:  # pass 2's reference palette
+                h, w = ab.shape[:2]
+                l_small = cv2.resize(
+                    lightness_of(luma[n], job.lut_np), (w, h), interpolation=cv2.INTER_AREA
+                )
+                ab = match_palette(l_small, ab, palettes[k], cfg.style_strength)
             if k in keys:  # and the keyframe stage, at the frame shown
                 stage.prepare(job, k)
                 stage.ready[k].position = n - plan.shots[k].start

@@ -17,6 +17,7 @@ import torch
 
 from filmcolor.checks import AlreadyColourError, TooLargeError, check_black_and_white
 from filmcolor.colorizer import Colorizer, thumb224
+from filmcolor.config import DEFAULT_STYLE_STRENGTH
 from filmcolor.errors import UserError
 from filmcolor.hints import find_hints, spread_hints
 from filmcolor.images import (
@@ -30,6 +31,7 @@ from filmcolor.images import (
 )
 from filmcolor.metadata import read_still_metadata
 from filmcolor.models.color import gray_to_lightness, lab_to_rgb, normalize_l
+from filmcolor.palette import Palette, match_palette
 
 
 class HintsError(UserError):
@@ -41,6 +43,8 @@ def colorize_image(
     img: np.ndarray,
     g: torch.Tensor | None = None,
     hints: np.ndarray | None = None,
+    palette: Palette | None = None,
+    style_strength: float = DEFAULT_STYLE_STRENGTH,
 ) -> np.ndarray:
     """Colorize one image; same size and dtype, BGR (BGRA when the input had alpha).
 
@@ -50,6 +54,9 @@ def colorize_image(
         g: a global vector (1, D) to use (``--style``); None = the image's own.
         hints: the image painted with strokes of colour, or coloured in full, (H, W, 3) RGB
             of the image's size (see :func:`with_hints`); None = the network alone.
+        palette: the style reference's palette (:func:`filmcolor.styles.style_palette`), which
+            the network's a*b* are matched to at ``style_strength`` (before the hints).
+        style_strength: 0 = the reference's mood only (its global vector ``g``).
     """
     bits = 16 if img.dtype == np.uint16 else 8
     y = luma_of(img)
@@ -58,6 +65,11 @@ def colorize_image(
     if g is None:
         g = colorizer.global_vector(thumb224(y, lut)[None])
     ab = colorizer.ab(normalize_l(lightness), g)  # (1, 2, H, W)
+    if palette is not None:
+        matched = match_palette(
+            lightness[0, 0].float().numpy(), ab[0].permute(1, 2, 0).numpy(), palette, style_strength
+        )
+        ab = torch.from_numpy(np.ascontiguousarray(matched)).permute(2, 0, 1)[None]
     if hints is not None:
         ab = with_hints(colorizer, lightness, ab, hints)
     rgb = lab_to_rgb(torch.cat((lightness, ab), 1))[0]  # (3, H, W) in [0, 1]
@@ -135,6 +147,8 @@ def colorize_folder(
     colorizer: Colorizer,
     *,
     style: torch.Tensor | None = None,
+    palette: Palette | None = None,
+    style_strength: float = DEFAULT_STYLE_STRENGTH,
     hints: Path | None = None,
     overwrite: bool = False,
     allow_damaged: bool = False,
@@ -152,6 +166,7 @@ def colorize_folder(
         dst: the output folder (created).
         colorizer: the loaded model.
         style: one global vector for every image; None = each image's own.
+        palette, style_strength: the style reference's palette and how far to follow it.
         hints: a folder of painted pictures (see :func:`hints_for`); an image without one is
             colorized by the network alone.
         overwrite: replace existing outputs.
@@ -197,7 +212,7 @@ def colorize_folder(
                 result.skipped.append((path, str(e)))
                 continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        out = colorize_image(colorizer, img, style, painted)
+        out = colorize_image(colorizer, img, style, painted, palette, style_strength)
         write_image(target, out, read_still_metadata(path))
         result.written.append(target)
     if on_progress:

@@ -1,7 +1,11 @@
 """Style references: the image (or video frame) whose global features colour a shot.
 
 This is the paper's style transfer: the global vector of one picture, fused into the local
-features of another. A reference is written as a path, or as ``film.mp4@00:01:23.5`` for the
+features of another. It reads only the reference's lightness, so the reference's colours come
+in through its palette as well (:func:`style_palette`, :mod:`filmcolor.palette`), at
+``--style-strength``; a gray reference has none and changes nothing more.
+
+A reference is written as a path, or as ``film.mp4@00:01:23.5`` for the
 frame a video shows at that time (a colour remake, a tinted print, a frame coloured by hand).
 ``--style`` gives one for the whole film; the ``style`` column of a shot list gives one per
 shot (:func:`csv_styles`), a path relative to the CSV.
@@ -20,8 +24,9 @@ import torch
 
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.errors import UserError
-from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_luma
+from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image, read_luma
 from filmcolor.models.color import gray_to_lightness
+from filmcolor.palette import Palette, palette_of_rgb
 from filmcolor.shots import ShotList
 from filmcolor.timecode import format_time, parse_time
 from filmcolor.video.decode import decode_video, luma_plane
@@ -99,6 +104,28 @@ def video_frame(path: Path, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
         StyleImageError: ``seconds`` is past its end.
     """
     info = probe(path)
+    return _shown_at(path, seconds, info, luma_plane), luma_format(info).lightness_table()
+
+
+def reference_rgb(ref: Reference) -> np.ndarray:
+    """The reference's colours: (H, W, 3) uint8 or uint16 RGB (a gray image: R = G = B).
+
+    Raises:
+        ImageReadError, VideoInputError, StyleImageError: as :func:`read_reference`.
+    """
+    if ref.time is None:
+        read_reference(ref)  # its errors, with their hints
+        img = read_image(ref.path)
+        return np.dstack([img] * 3) if img.ndim == 2 else np.ascontiguousarray(img[..., 2::-1])
+    info = probe(ref.path)
+    deep = info.bit_depth > 8
+    return _shown_at(
+        ref.path, ref.time, info, lambda f: f.to_ndarray(format="rgb48le" if deep else "rgb24")
+    )
+
+
+def _shown_at(path: Path, seconds: float, info, convert):
+    """``convert(frame)`` of the frame a video shows ``seconds`` after its first frame."""
     target = info.start_time + seconds
     shown, last = None, 0.0
     with av.open(str(path)) as container:
@@ -110,7 +137,7 @@ def video_frame(path: Path, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
                 t = float(frame.pts * frame.time_base)
                 if t > target + 1e-6 and shown is not None:
                     break
-                shown = luma_plane(frame)
+                shown = convert(frame)
                 last = t
     if shown is None:
         raise StyleImageError(f"{path}: no frame could be decoded")
@@ -119,7 +146,22 @@ def video_frame(path: Path, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
             f"{path} ends at {format_time(last - info.start_time)}; "
             f"there is no frame at {format_time(seconds)}"
         )
-    return shown, luma_format(info).lightness_table()
+    return shown
+
+
+def style_palette(
+    reference: str | os.PathLike | Reference, *, where: str = "--style", base: Path | None = None
+) -> Palette:
+    """A reference's palette (:func:`filmcolor.palette.palette_of_rgb`).
+
+    Raises:
+        StyleImageError: the reference cannot be read (the message starts with ``where``).
+    """
+    ref = reference if isinstance(reference, Reference) else parse_reference(reference, base)
+    try:
+        return palette_of_rgb(reference_rgb(ref))
+    except UserError as e:
+        raise StyleImageError(f"{where}: {e}") from None
 
 
 def style_vector(

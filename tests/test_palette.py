@@ -61,3 +61,46 @@ def test_own_palette_is_a_fixed_point():
     ab = ab + np.float32([15, -10])  # colourful enough not to be gray
     out = match_palette(lightness, ab, palette_of_lab(lightness, ab), strength=1.0)
     assert np.abs(out - ab).max() < 1e-3
+
+
+def test_a_colour_style_reference_moves_the_films_colours_a_gray_one_changes_nothing(
+    tmp_path, tiny_model
+):
+    """colorize --style: a colour reference and its own gray version no longer give the same
+    film; the colour one pulls the mean a*b* toward its own, the gray one keeps today's."""
+    import av
+    from media import write_clip
+
+    from filmcolor.config import ColorizeConfig
+    from filmcolor.pipeline import colorize_video
+
+    film = tmp_path / "film.mkv"
+    write_clip(film, n=12, codec="ffv1", pix_fmt="yuv420p")
+    rng = np.random.default_rng(1)
+    lab = np.dstack(
+        [rng.uniform(20, 90, (48, 64)), np.full((48, 64), 35.0), np.full((48, 64), 45.0)]
+    )
+    orange = _rgb(lab.astype(np.float32))
+    gray = np.repeat(cv2.cvtColor(orange, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    cv2.imwrite(str(tmp_path / "orange.png"), orange[..., ::-1])
+    cv2.imwrite(str(tmp_path / "gray.png"), gray)
+
+    def mean_ab(name: str, **options) -> np.ndarray:
+        out = tmp_path / f"{name}.mkv"
+        cfg = ColorizeConfig(
+            film, out, model=tiny_model, precision="fp32", device="cpu", render_size=32,
+            codec="ffv1", **options,
+        )  # fmt: skip
+        colorize_video(cfg)
+        with av.open(str(out)) as c:
+            rgb = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+        rgb = rgb.reshape(-1, rgb.shape[2], 3).astype(np.float32) / 255  # frames stacked
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 1:]
+
+    gray_run = mean_ab("gray", style=tmp_path / "gray.png")
+    assert np.array_equal(gray_run, mean_ab("off", style=tmp_path / "gray.png", style_strength=0))
+    colour_run = mean_ab("orange", style=tmp_path / "orange.png")
+    target = palette_of_rgb(orange).mean.mean(0)
+    before = np.abs(gray_run.reshape(-1, 2).mean(0) - target).sum()
+    after = np.abs(colour_run.reshape(-1, 2).mean(0) - target).sum()
+    assert after < 0.5 * before, (before, after)

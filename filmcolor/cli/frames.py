@@ -23,6 +23,7 @@ def frames(
     style: Path | None = typer.Option(
         default(_F, "style"), "--style", help="Reference image for every image."
     ),
+    style_strength: float = opt.STYLE_STRENGTH,
     hints: Path | None = typer.Option(
         default(_F, "hints"),
         "--hints",
@@ -49,7 +50,7 @@ def frames(
     cfg = config_from(FramesConfig, dict(locals()))
     from filmcolor.colorizer import Colorizer
     from filmcolor.stills import colorize_folder
-    from filmcolor.styles import style_vector
+    from filmcolor.styles import style_palette, style_vector
 
     folder = cfg.input
     if folder.is_file():
@@ -68,6 +69,7 @@ def frames(
     check_hardware(device, precision)
     colorizer = Colorizer.from_config(cfg)
     g = style_vector(colorizer, style) if style else None
+    palette = style_palette(style) if style and cfg.style_strength > 0 else None
     output.mkdir(parents=True, exist_ok=True)
     with VideoProgress() as progress:
         result = colorize_folder(
@@ -75,6 +77,8 @@ def frames(
             output,
             colorizer,
             style=g,
+            palette=palette,
+            style_strength=cfg.style_strength,
             hints=hints,
             overwrite=overwrite,
             allow_damaged=allow_damaged,
