@@ -28,7 +28,7 @@ from filmcolor.files import atomic_output
 from filmcolor.hints import Hints, find_hints
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.shots import Shot, analyse, check_starts, read_shot_list, write_csv
+from filmcolor.shots import Shot, ShotList, analyse, check_starts, read_shot_list, write_csv
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.probe import VideoInfo, luma_format, probe
 
@@ -187,6 +187,52 @@ class Keyframe:
     hints: Hints  # what was painted on it (full: a frame coloured in full)
 
 
+def listed_keyframes(shot_list: ShotList, shots: list[Shot]) -> list[tuple[Path, int, int]]:
+    """The ``keyframe`` cells of a shot list, as :func:`find_keyframes` gives a folder's:
+    (path, relative to the CSV; shot index; frame). The frame is the one the file's name gives
+    (``<shot>_<frame>.png``), else the shot's middle frame (what ``keyframes`` writes)."""
+    starts = {s.start: k for k, s in enumerate(shots)}
+    found = []
+    for start, cell in shot_list.keyframes.items():
+        k = starts.get(start)
+        if k is None:
+            continue  # the shot list is not this run's (--shots checks it)
+        path = _cell_path(shot_list, cell.text)
+        m = NAME.match(path.stem)
+        found.append((path, k, int(m.group(2)) if m else frame_to_show(shots[k], "middle")))
+    return found
+
+
+def _cell_path(shot_list: ShotList, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else shot_list.path.parent / path
+
+
+def keyframe_hashes(folder: Path | None, shot_list: ShotList | None) -> dict[str, str] | None:
+    """What a run's keyframes are, for the parts' fingerprint: a folder's by file name (which
+    names the shot), a shot list's by ``row <start frame>: <cell>``; each hashed whole."""
+    import hashlib
+
+    def sha(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+    hashes = {}
+    if folder is not None and folder.is_dir():
+        hashes = {p.name: sha(p) for p, _, _ in find_keyframes(folder)}
+    for start, cell in (shot_list.keyframes if shot_list else {}).items():
+        hashes[f"row {start}: {cell.text}"] = sha(_cell_path(shot_list, cell.text))
+    return hashes or None
+
+
+def shot_of_key(key: str, shots: list[Shot]) -> int | None:
+    """The shot index a :func:`keyframe_hashes` key stands for (None: not in ``shots``)."""
+    if key.startswith("row "):
+        start = int(key[4:].split(":", 1)[0])
+        return next((k for k, s in enumerate(shots) if s.start == start), None)
+    m = NAME.match(Path(key).stem)
+    return int(m.group(1)) - 1 if m else None
+
+
 def find_keyframes(folder: Path) -> list[tuple[Path, int, int]]:
     """The pictures of ``folder`` named as keyframes: (path, shot index from 0, frame), in
     frame order. Other files (the shot list, notes) are ignored.
@@ -204,7 +250,12 @@ def find_keyframes(folder: Path) -> list[tuple[Path, int, int]]:
     return sorted(found, key=lambda t: (t[2], t[0].name))
 
 
-def read_keyframes(folder: Path, shots: list[Shot] | None, info: VideoInfo) -> list[Keyframe]:
+def read_keyframes(
+    folder: Path | None,
+    shots: list[Shot] | None,
+    info: VideoInfo,
+    listed: list[tuple[Path, int, int]] = (),
+) -> list[Keyframe]:
     """The keyframes of ``folder`` that hold colour, checked against the film (names, sizes;
     :func:`check_luma` checks the pixels). Gray keyframes (left uncoloured) are ignored.
 
@@ -213,6 +264,8 @@ def read_keyframes(folder: Path, shots: list[Shot] | None, info: VideoInfo) -> l
         shots: the film's shots; None = before pass 1 found them (frames are checked against
             the header's frame count, shots not at all).
         info: the film.
+        listed: more keyframes, from a shot list's ``keyframe`` column
+            (:func:`listed_keyframes`).
 
     Raises:
         KeyframeError: a name whose shot or frame is not in the film, a frame outside the shot
@@ -220,7 +273,14 @@ def read_keyframes(folder: Path, shots: list[Shot] | None, info: VideoInfo) -> l
     """
     total = shots[-1].end if shots else info.estimated_frames
     keyframes = []
-    for path, shot, frame in find_keyframes(folder):
+    entries = [*(find_keyframes(folder) if folder is not None else ()), *listed]
+    seen = set()
+    for path, shot, frame in entries:
+        if path.resolve() in seen:
+            continue  # named twice: in the folder and in the shot list
+        seen.add(path.resolve())
+        if not path.is_file():
+            raise KeyframeError(f"keyframe not found: {path}")
         if total is not None and frame >= total:
             raise KeyframeError(
                 f"{path}: frame {frame} is past the end of the film ({total} frames, 0 to "
@@ -279,3 +339,16 @@ def check_luma(keyframes: list[Keyframe], info: VideoInfo, max_damaged: int = 10
     if by_frame:
         names = ", ".join(k.path.name for ks in by_frame.values() for k in ks)
         raise KeyframeError(f"{names}: the film ends before this frame could be decoded")
+
+
+def keyframes_of(cfg, shots: list[Shot], info: VideoInfo) -> list[Keyframe]:
+    """A run's keyframes (:class:`filmcolor.config.ColorizeConfig`): its ``--keyframes`` folder
+    and its shot list's ``keyframe`` column, read and checked (:func:`read_keyframes`; the
+    pixels: :func:`check_luma`)."""
+    listed = []
+    if cfg.shots is not None:
+        shot_list = read_shot_list(cfg.shots, fps=info.fps, start=info.start_time)
+        listed = listed_keyframes(shot_list, shots)
+    if cfg.keyframes is None and not listed:
+        return []
+    return read_keyframes(cfg.keyframes, shots, info, listed)

@@ -28,13 +28,13 @@ from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
 from filmcolor.distributed import World
 from filmcolor.errors import UserError
-from filmcolor.keyframes import check_luma, read_keyframes
+from filmcolor.keyframes import check_luma, keyframe_hashes, keyframes_of, read_keyframes
 from filmcolor.parts import PartsWriter, join_parts
 from filmcolor.pass2 import run_pass2, segment_job
 from filmcolor.plan import WarnFn, plan_film, shot_palettes
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.segments import Parts, fingerprint
-from filmcolor.shots import Shot
+from filmcolor.shots import Shot, read_shot_list
 from filmcolor.video.decode import DecodeReport, decode_span
 from filmcolor.video.mux import (
     VideoOutputError,
@@ -155,7 +155,11 @@ def colorize_video(
     world = World.from_env().join("gloo", RANK0_TIMEOUT)  # one process, or one of torchrun's
     if colorizer is None:
         colorizer = Colorizer.from_config(cfg)
-    pixels = fingerprint(cfg, colorizer.device.type, colorizer.dtype, model_path(cfg.model))
+    shot_list = (
+        read_shot_list(cfg.shots, fps=info.fps, start=info.start_time) if cfg.shots else None
+    )
+    keys = keyframe_hashes(cfg.keyframes, shot_list)
+    pixels = fingerprint(cfg, colorizer.device.type, colorizer.dtype, model_path(cfg.model), keys)
     parts = Parts(out, pixels)
 
     # Pass 1 on rank 0, unless the parts of an interrupted run can be kept.
@@ -163,19 +167,18 @@ def colorize_video(
         kept = parts.resume(cfg.fresh, warn)
         if kept is None:
             film = plan_film(cfg, info, colorizer, warn, on_progress)
-            if cfg.keyframes is not None:  # each keyframe is the frame it names: before pass 2
-                check_luma(read_keyframes(cfg.keyframes, film.shots, info), info, cfg.max_damaged)
+            # each keyframe is the frame it names: checked before pass 2 writes anything
+            check_luma(keyframes_of(cfg, film.shots, info), info, cfg.max_damaged)
             parts.start(film)
         else:
-            if cfg.keyframes is not None:
-                check_luma(read_keyframes(cfg.keyframes, kept.shots, info), info, cfg.max_damaged)
+            check_luma(keyframes_of(cfg, kept.shots, info), info, cfg.max_damaged)
             if on_progress:
                 on_progress(Progress("resume", parts.saved_frames(), kept.frames))
         parts.check_space(cfg.codec, info.width, info.height, info.path.stat().st_size)
 
     world.on_rank0(plan_or_resume)
     plan = parts.load()
-    keyframes = read_keyframes(cfg.keyframes, plan.shots, info) if cfg.keyframes else None
+    keyframes = keyframes_of(cfg, plan.shots, info)
     palettes = shot_palettes(cfg, info, plan.shots) if cfg.style_strength > 0 else {}
 
     # Pass 2 on every rank: the segments not done yet, each written as a part.

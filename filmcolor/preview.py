@@ -27,7 +27,7 @@ from filmcolor.colorizer import Colorizer
 from filmcolor.config import COLUMNS, PER_PAGE, ColorizeConfig
 from filmcolor.errors import UserError
 from filmcolor.images import write_image
-from filmcolor.keyframes import Keyframe, check_luma, read_keyframes
+from filmcolor.keyframes import Keyframe, check_luma, keyframes_of
 from filmcolor.models.color import lab_to_rgb
 from filmcolor.palette import match_palette
 from filmcolor.pass2 import Frame, Pass2, colour_frame
@@ -145,11 +145,10 @@ def preview_video(
     t = time.perf_counter()
     plan = plan_shots(cfg, info, colorizer, on_warning, on_progress)  # exactly colorize's
     keys: dict[int, list[Keyframe]] = {}
-    if cfg.keyframes is not None:  # checked as colorize checks them
-        found = read_keyframes(cfg.keyframes, plan.shots, info)
-        check_luma(found, info, cfg.max_damaged)
-        for key in found:
-            keys.setdefault(key.shot, []).append(key)
+    found = keyframes_of(cfg, plan.shots, info)  # checked as colorize checks them
+    check_luma(found, info, cfg.max_damaged)
+    for key in found:
+        keys.setdefault(key.shot, []).append(key)
     seconds["shots"] = time.perf_counter() - t
     t = time.perf_counter()
     middle = {k: s.start + s.frames // 2 for k, s in enumerate(plan.shots)}

@@ -135,7 +135,9 @@ def file_hash(path: str | os.PathLike, whole: bool = True) -> str:
     return h.hexdigest()
 
 
-def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> dict:
+def fingerprint(
+    cfg, colorizer_device: str, dtype: torch.dtype, model: Path, keyframes: dict | None = None
+) -> dict:
     """What a part's pixels depend on: the input, the model, every option that changes them.
 
     Args:
@@ -144,6 +146,7 @@ def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> 
         colorizer_device: the device type the network runs on ("cpu", "cuda").
         dtype: the precision it runs at.
         model: the checkpoint file (hashed whole).
+        keyframes: :func:`filmcolor.keyframes.keyframe_hashes` of the run (None = none).
     """
     src = Path(cfg.input)
     stat = src.stat()
@@ -154,8 +157,8 @@ def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> 
         value = getattr(cfg, f.name)
         if f.name in _FILES and value is not None and Path(value).is_file():
             value = file_hash(value)
-        if f.name in _PER_SHOT and value is not None:
-            value = keyframe_hashes(Path(value))
+        if f.name in _PER_SHOT:
+            value = keyframes
         if isinstance(value, Path):
             value = str(value)
         options[f.name] = value
@@ -173,17 +176,10 @@ def fingerprint(cfg, colorizer_device: str, dtype: torch.dtype, model: Path) -> 
     }
 
 
-def keyframe_hashes(folder: Path) -> dict[str, str]:
-    """The keyframes of a ``--keyframes`` folder by name (which names the shot), hashed."""
-    from filmcolor.keyframes import find_keyframes
-
-    return {p.name: file_hash(p) for p, _, _ in find_keyframes(folder)}
-
-
 def changed_keyframes(old: dict, new: dict) -> list[str]:
     """Names of the keyframes added, removed or changed between two fingerprints."""
-    a = old["options"].get("keyframes") or {}
-    b = new["options"].get("keyframes") or {}
+    a, b = old["options"].get("keyframes"), new["options"].get("keyframes")
+    a, b = (x if isinstance(x, dict) else {} for x in (a, b))
     return sorted(name for name in set(a) | set(b) if a.get(name) != b.get(name))
 
 
@@ -290,10 +286,10 @@ class Parts:
         changed = changed_keyframes(old, self.fingerprint)
         if not changed:
             return
-        from filmcolor.keyframes import NAME
+        from filmcolor.keyframes import shot_of_key
 
         plan = self.plan
-        touched = {int(m.group(1)) - 1 for n in changed if (m := NAME.match(Path(n).stem))}
+        touched = {k for name in changed if (k := shot_of_key(name, plan.shots)) is not None}
         redo = [
             s
             for s in plan.segments

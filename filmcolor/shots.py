@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class ShotList:
     path: Path
     cuts: list[int]  # every start frame except 0, increasing
     styles: dict[int, StyleCell]  # start frame -> the reference that colours that shot
+    keyframes: dict[int, StyleCell] = field(default_factory=dict)  # start frame -> a coloured
+    # frame of that shot (a ``keyframe`` column, added by the user; issue 22)
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ def read_shot_list(
     one_based = frame_col == "start frame"
     starts: list[int] = []
     styles: dict[int, StyleCell] = {}
+    keyframes: dict[int, StyleCell] = {}
     for line, row in enumerate(rows, first + 1):
         cells = dict(zip(names, (v.strip() for v in row), strict=False))
         frame_text = cells.get(frame_col, "") if frame_col else ""
@@ -382,10 +385,12 @@ def read_shot_list(
         starts.append(frame)
         if cells.get("style"):
             styles[frame] = StyleCell(cells["style"], line)
+        if cells.get("keyframe"):
+            keyframes[frame] = StyleCell(cells["keyframe"], line)
     cuts = [s for s in starts if s > 0]
     if total is not None:
         check_starts(cuts, total, path)
-    return ShotList(path, cuts, styles)
+    return ShotList(path, cuts, styles, keyframes)
 
 
 def check_starts(cuts: list[int], total: int, path: str | os.PathLike) -> None:

@@ -240,3 +240,18 @@ def test_preview_marks_keyframed_shots_and_shows_them_as_rendered(tmp_path, film
     err_keyed = np.abs(ab(after[1]) - want).mean()
     err_plain = np.abs(ab(before[1]) - want).mean()
     assert err_keyed < 0.35 * err_plain, (err_keyed, err_plain)  # the keyframe, as rendered
+
+
+def test_a_keyframe_column_in_the_shot_list_counts_like_the_folder(tmp_path, film, tiny_model):
+    path, truth = film
+    keys = keyframe_folder(tmp_path, truth, {"0002_000030.png": 30})
+    by_folder, by_column = tmp_path / "folder.mkv", tmp_path / "column.mkv"
+    run(path, by_folder, tiny_model, keyframes=keys)
+    listed = tmp_path / "listed.csv"  # the shot list with a keyframe column, relative paths
+    listed.write_text("start_frame,keyframe\n0,\n20,keys/0002_000030.png\n")
+    cfg = ColorizeConfig(
+        path, by_column, model=tiny_model, precision="fp32", device="cpu", render_size=32,
+        codec="ffv1", batch_size=4, shots=listed,
+    )  # fmt: skip
+    colorize_video(cfg)
+    assert np.array_equal(decoded_rgb(by_folder), decoded_rgb(by_column))
