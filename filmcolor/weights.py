@@ -130,8 +130,10 @@ def _check_file(path: Path) -> Path:
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)
+    # safetensors: an 8-byte header length, then the JSON header; its length may well start
+    # with the bytes a pickle (0x80) or a zip (PK) starts with, its JSON cannot.
+    if head[8:9] != b"{" and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise ModelFileError(
             f"{path} is a pickle/torch.save file; it is refused because loading it can run code. "
             "Use a .safetensors checkpoint written by `filmcolor train`."

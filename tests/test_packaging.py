@@ -81,6 +81,20 @@ def test_pickle_checkpoints_are_refused_not_executed(tmp_path):
     assert not marker.exists()
 
 
+def test_a_checkpoint_whose_header_length_looks_like_a_pickle_still_loads(tmp_path):
+    """A safetensors file starts with its header's length: 128 + 256 k bytes starts with 0x80,
+    a pickle's first byte (1 checkpoint in 256, by the length of its metadata)."""
+    model = ColorizationNet(preset("compact", width=0.25, num_classes=0)).eval()
+    path = tmp_path / "m.safetensors"
+    for pad in range(256):
+        save_model(path, model, note="x" * pad)
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    loaded, meta = load_model(path)
+    assert loaded.cfg == model.cfg and meta["provenance"]["note"].startswith("x")
+
+
 @pytest.mark.parametrize("content", [b"", b"not a model at all"])
 def test_garbage_checkpoint_is_a_clear_error(tmp_path, content):
     path = tmp_path / "bad.safetensors"
