@@ -3,30 +3,26 @@
     python benchmarks/keyframes.py [DATA] [--quick] [--model M] [--photos-limit N]
         [--list train/lists/photos_val.txt ...] [--out benchmarks/keyframes.json]
 
-1. **Clips** (``benchmarks/flicker.py``'s moving colour clips, generated the same way, seeded):
-   each clip's clean gray film is colorized by the real program (``filmcolor colorize --codec
-   ffv1``, default options): *automatic*. Then, on its output:
+1. **Clips** (``benchmarks/flicker.py``'s moving colour clips, generated the same way, seeded).
+   Each clip's gray film is the truth's BT.601 luma Y' (8-bit gray, FFV1), so that the truth's
+   own frames are valid keyframes (``colorize`` checks a keyframe's Y' against the film's).
+   The real program colours it (``filmcolor colorize --codec ffv1``, a shot list with the known
+   cuts) several ways:
 
-   - *palette*: each frame's a*b* matched to the palette of another frame of the same shot (the
-     truth's first frame of the shot) at several strengths (:mod:`filmcolor.palette`): what a
-     colour ``--style`` reference adds;
-   - *keyframes*: the truth's middle frame of every shot as its keyframe, carried through the
-     shot (:mod:`filmcolor.propagate`, pass 2's DIS flow at the render size) over the
-     automatic a*b* matched to the keyframe's palette (the fill), as ``colorize --keyframes``
-     does.
+   - *automatic*: default options;
+   - *style_S*: each shot's ``style`` cell is the truth's first frame of that shot (another
+     frame of the same shot), at ``--style-strength S``; ``style_0.0`` is ``--style`` as it was
+     (the reference's global vector only), the others add its palette (:mod:`filmcolor.palette`);
+   - *keyframes*: ``--keyframes`` with the truth's middle frame of every shot.
 
    Measured against the truth on every frame: PSNR, SSIM (``benchmarks/quality.py``'s), the
-   warping error (``benchmarks/flicker.py``'s, flow from the clean gray original), and
-   colourfulness. The output's lightness is the automatic output's (the film's own) in every
-   variant, so only a*b* differ.
+   warping error (``benchmarks/flicker.py``'s, flow from the gray original), colourfulness, and
+   frames/s of the whole child process less its start-up (a two-frame film); ``fps_ratio`` is
+   keyframes / automatic, measured in the same run.
 2. **Hints on stills**: on the validation photos, N random 7x7 patches of the truth's colour per
    image (N = 5, 20, 50; seeded by the file name) painted on its gray input and passed as the
    hints of ``filmcolor frames --hints`` (:func:`filmcolor.stills.colorize_image`): PSNR and hue
    agreement (``benchmarks/quality.py``'s) beside automatic.
-
-Speed: the program's frames/s (automatic) and the keyframe stage's own time per frame
-(palette, flow chains, blend), measured in this process; ``keyframe_fps_estimate`` adds the
-two (the stage runs in pass 2's encode thread, where it may overlap the network instead).
 """
 
 from __future__ import annotations
@@ -49,7 +45,6 @@ from flicker import (  # noqa: E402
     QUICK_CLIPS,
     Motion,
     colorize,
-    gray_of,
     lab_of,
     machine,
     mean_colourfulness,
@@ -64,9 +59,8 @@ from flicker import (  # noqa: E402
 from quality import gray_input, image_truth, list_files, measure  # noqa: E402
 
 from filmcolor.colorizer import Colorizer  # noqa: E402
-from filmcolor.config import DEFAULT_RENDER_SIZE  # noqa: E402
-from filmcolor.palette import match_palette, palette_of_lab, palette_of_rgb  # noqa: E402
-from filmcolor.propagate import carry_shot  # noqa: E402
+from filmcolor.config import DEFAULT_RENDER_SIZE, DEFAULT_STYLE_STRENGTH  # noqa: E402
+from filmcolor.keyframes import keyframe_name  # noqa: E402
 from filmcolor.stills import colorize_image  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,21 +72,6 @@ ANCHORS = {
     "reference (GPU, learned memory)",
     "Zhang et al. 2017 (user-guided)": "several dB over automatic with ten points",
 }
-
-
-def rgb_from(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """L* (H, W) and a*b* (h, w, 2) -> (H, W, 3) uint8 RGB (a*b* enlarged bilinearly)."""
-    h, w = lightness.shape
-    if ab.shape[:2] != (h, w):
-        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
-    lab = cv2.merge((lightness.astype(np.float32), ab[..., 0], ab[..., 1]))
-    return (cv2.cvtColor(lab, cv2.COLOR_Lab2RGB).clip(0, 1) * 255).round().astype(np.uint8)
-
-
-def render_scale(h: int, w: int, render: int) -> tuple[int, int]:
-    """(h, w) at the render size (short side ``render``; smaller frames as they are)."""
-    s = min(1.0, render / min(h, w))
-    return max(8, round(h * s)), max(8, round(w * s))
 
 
 def film_scores(rgb: np.ndarray, truth: np.ndarray, motion: Motion) -> dict:
@@ -107,92 +86,75 @@ def film_scores(rgb: np.ndarray, truth: np.ndarray, motion: Motion) -> dict:
     }
 
 
-def keyframed(
-    auto: np.ndarray, truth: np.ndarray, gray: np.ndarray, shots: list[range], strength: float
-) -> tuple[np.ndarray, float]:
-    """The automatic film with the truth's middle frame of each shot as its keyframe.
-
-    Returns:
-        (N, H, W, 3) uint8 RGB, and the keyframe stage's seconds (palette, chains, blend).
-    """
-    auto_lab, truth_lab = lab_of(auto), lab_of(truth)
-    n, h, w = gray.shape
-    size = render_scale(h, w, DEFAULT_RENDER_SIZE)
-    out = np.empty_like(auto)
-    seconds = 0.0
-    for shot in shots:
-        k = shot.start + len(shot) // 2
-        t0 = time.perf_counter()
-        small = [cv2.resize(g, size[::-1], interpolation=cv2.INTER_AREA) for g in gray[shot]]
-        key_ab = cv2.resize(truth_lab[k, ..., 1:], size[::-1], interpolation=cv2.INTER_AREA)
-        key_l = cv2.resize(truth_lab[k, ..., 0], size[::-1], interpolation=cv2.INTER_AREA)
-        palette = palette_of_lab(key_l, key_ab)
-        carried = carry_shot(small, {k - shot.start: key_ab})
-        for i, t in enumerate(shot):
-            l_small = cv2.resize(auto_lab[t, ..., 0], size[::-1], interpolation=cv2.INTER_AREA)
-            a_small = cv2.resize(auto_lab[t, ..., 1:], size[::-1], interpolation=cv2.INTER_AREA)
-            fill = match_palette(l_small, a_small, palette, strength)
-            ab = carried[i].over(fill)
-            seconds += 0 if i else time.perf_counter() - t0  # the chains, once per shot
-            t1 = time.perf_counter()
-            out[t] = rgb_from(auto_lab[t, ..., 0], ab)
-            seconds += time.perf_counter() - t1
-    return out, seconds
-
-
-def palette_matched(auto: np.ndarray, truth: np.ndarray, shots: list[range], strength: float):
-    """Each frame's a*b* matched to the palette of the truth's first frame of its shot."""
-    auto_lab = lab_of(auto)
-    out = np.empty_like(auto)
-    for shot in shots:
-        palette = palette_of_rgb(truth[shot.start])
-        for t in shot:
-            ab = match_palette(auto_lab[t, ..., 0], auto_lab[t, ..., 1:], palette, strength)
-            out[t] = rgb_from(auto_lab[t, ..., 0], ab)
-    return out
+def write_shot_list(path: Path, cuts: list[int], n: int, styles: dict[int, str]) -> None:
+    """A shot list with a style cell per shot (shot index -> reference path)."""
+    bounds = [0, *cuts, n]
+    rows = ["start_frame,style"]
+    rows += [f"{a},{styles.get(k, '')}" for k, a in enumerate(bounds[:-1])]
+    path.write_text("\n".join(rows) + "\n")
 
 
 def measure_clip(clip, args: argparse.Namespace, startup: float) -> dict:
     shots_n = 2 if args.quick else len(clip.shots)
-    per_shot = args.shot_frames
-    truth, cuts = render_clip(clip, Path(args.data) / "photos", shots_n, per_shot)
-    gray = gray_of(truth)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    src, dst = work / f"{clip.name}.mkv", work / f"{clip.name}_color.mkv"
-    write_gray(src, gray)
-    seconds, _ = colorize(src, dst, args.model, [])
-    auto = read_rgb(dst)
-    bounds = [0, *cuts, len(truth)]
+    truth, cuts = render_clip(clip, Path(args.data) / "photos", shots_n, args.shot_frames)
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in truth])  # BT.601 Y'
+    n = len(truth)
+    bounds = [0, *cuts, n]
     shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    work = Path(args.work) / clip.name
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "film.mkv"
+    write_gray(src, gray)
+    refs, keys = work / "refs", work / "keys"
+    refs.mkdir(exist_ok=True)
+    keys.mkdir(exist_ok=True)
+    for k, shot in enumerate(shots):  # a same-shot reference, and the middle frame as keyframe
+        cv2.imwrite(str(refs / f"shot{k + 1}_first.png"), truth[shot.start][..., ::-1])
+        middle = shot.start + len(shot) // 2
+        cv2.imwrite(str(keys / keyframe_name(k, middle)), truth[middle][..., ::-1])
+    styled = work / "styled.csv"
+    write_shot_list(styled, cuts, n, {k: f"refs/shot{k + 1}_first.png" for k in range(len(shots))})
+    plain_list = work / "shots.csv"
+    write_shot_list(plain_list, cuts, n, {})
     motion = Motion.of(gray, cuts)
-    row = {"clip": clip.name, "frames": len(truth), "shots": len(shots)}
+    row = {"clip": clip.name, "frames": n, "shots": len(shots)}
     row["truth"] = {"warp_error": round(warp_error(lab_of(truth)[..., 1:], motion), 3)}
     row["truth"]["colourfulness"] = round(mean_colourfulness(truth), 2)
-    auto_fps = len(truth) / max(seconds - startup, 1e-3)
-    row["automatic"] = film_scores(auto, truth, motion) | {"fps_after_startup": round(auto_fps, 1)}
-    row["palette"] = {
-        str(s): film_scores(palette_matched(auto, truth, shots, s), truth, motion)
-        for s in STRENGTHS
+    variants = {
+        "automatic": ["--shots", plain_list],
+        "keyframes": ["--shots", plain_list, "--keyframes", keys],
+        **{
+            f"style_{s}": ["--shots", styled, "--style-strength", str(s)] for s in (0.0, *STRENGTHS)
+        },
     }
-    film, stage = keyframed(auto, truth, gray, shots, args.strength)
-    per_frame = stage / len(truth)
-    row["keyframes"] = film_scores(film, truth, motion) | {
-        "stage_ms_per_frame": round(1000 * per_frame, 1),
-        "keyframe_fps_estimate": round(1 / (1 / auto_fps + per_frame), 1),
-    }
-    row["keyframes"]["fps_ratio_estimate"] = round(
-        row["keyframes"]["keyframe_fps_estimate"] / auto_fps, 3
+    films = {}
+    for name, extra in variants.items():
+        dst = work / f"{name}.mkv"
+        seconds, _ = colorize(src, dst, args.model, [str(a) for a in extra])
+        films[name] = read_rgb(dst)
+        fps = n / max(seconds - startup, 1e-3)
+        row[name] = film_scores(films[name], truth, motion) | {"fps_after_startup": round(fps, 1)}
+    row["keyframes"]["fps_ratio"] = round(
+        row["keyframes"]["fps_after_startup"] / row["automatic"]["fps_after_startup"], 3
     )
     if args.pictures:
+        first = shots[0]
         strip = [
-            np.concatenate([gray[t][..., None].repeat(3, 2), auto[t], film[t], truth[t]], 1)
-            for t in (shots[0].start, shots[0].start + len(shots[0]) // 2, shots[0].stop - 1)
+            np.concatenate(
+                [
+                    gray[t][..., None].repeat(3, 2),
+                    films["automatic"][t],
+                    films["keyframes"][t],
+                    truth[t],
+                ],
+                1,
+            )  # fmt: skip
+            for t in (first.start, first.start + len(first) // 2, first.stop - 1)
         ]
         out = Path(args.pictures) / f"keyframes_{clip.name}.jpg"
         out.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out), np.concatenate(strip, 0)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
-        row["strip"] = str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out)
+        row["strip"] = str(out)
     return row
 
 
@@ -255,7 +217,7 @@ def run(args: argparse.Namespace) -> dict:
         "options": {
             "quick": args.quick,
             "shot_frames": args.shot_frames,
-            "keyframe_palette_strength": args.strength,
+            "style_strength_default": DEFAULT_STYLE_STRENGTH,
             "render_size": DEFAULT_RENDER_SIZE,
         },
         "anchors": ANCHORS,
@@ -279,25 +241,23 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def clips_mean(rows: list[dict]) -> dict:
-    def mean(path: tuple[str, ...]) -> float:
-        values = []
-        for r in rows:
-            v = r
-            for key in path:
-                v = v[key]
-            values.append(v)
-        return round(float(np.mean(values)), 3)
-
+    """Means over the clips of the headline figures of each variant."""
+    names = [k for k in rows[0] if isinstance(rows[0][k], dict) and "psnr" in rows[0][k]]
+    keys = ("psnr", "psnr_min_frame", "ssim", "warp_error", "colourfulness", "fps_after_startup")
     out = {
-        "truth": {"warp_error": mean(("truth", "warp_error"))},
-        "automatic": {k: mean(("automatic", k)) for k in ("psnr", "ssim", "warp_error")},
-        "keyframes": {k: mean(("keyframes", k)) for k in ("psnr", "ssim", "warp_error")},
-        "palette": {
-            s: {k: mean(("palette", s, k)) for k in ("psnr", "ssim")} for s in map(str, STRENGTHS)
-        },
+        name: {k: round(float(np.mean([r[name][k] for r in rows])), 3) for k in keys}
+        for name in names
+    }
+    out["truth"] = {
+        "warp_error": round(float(np.mean([r["truth"]["warp_error"] for r in rows])), 3)
     }
     out["keyframes"]["psnr_gain"] = round(out["keyframes"]["psnr"] - out["automatic"]["psnr"], 3)
-    out["keyframes"]["fps_ratio_estimate"] = mean(("keyframes", "fps_ratio_estimate"))
+    out["keyframes"]["fps_ratio"] = round(
+        float(np.mean([r["keyframes"]["fps_ratio"] for r in rows])), 3
+    )
+    out["keyframes"]["clips_below_automatic"] = sum(
+        r["keyframes"]["psnr"] < r["automatic"]["psnr"] for r in rows
+    )
     return out
 
 
@@ -307,9 +267,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2 clips of 2 shots")
     parser.add_argument("--model", help=".safetensors checkpoint [default: the shipped model]")
     parser.add_argument("--shot-frames", type=int, default=24, help="frames per shot")
-    parser.add_argument(
-        "--strength", type=float, default=1.0, help="palette strength of the keyframes' fill"
-    )
     parser.add_argument("--list", action="append", default=None, help="photo lists for hints")
     parser.add_argument("--photos-limit", type=int, default=None, help="first N photos per list")
     parser.add_argument("--skip-clips", action="store_true")
