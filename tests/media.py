@@ -50,6 +50,7 @@ def write_clip(
     pts: list[int] | None = None,
     time_base: Fraction | None = None,
     audio: str | None = None,
+    layout: str = "mono",
     subtitles: bool = False,
     rotation: int = 0,
     sar: Fraction | None = None,
@@ -63,7 +64,8 @@ def write_clip(
 
     Args:
         pts: each frame's timestamp in ``time_base`` (default 1/rate); uneven = VFR.
-        audio: an audio codec ("aac", "flac", "pcm_mulaw", ...) for a mono 48 kHz tone.
+        audio: an audio codec ("aac", "flac", "pcm_mulaw", ...) for a 48 kHz tone.
+        layout: its channels ("mono", "stereo", ...), each the same tone.
     """
     if frames is None:
         bits = 10 if "10" in pix_fmt else 16 if "16" in pix_fmt else 8
@@ -84,7 +86,7 @@ def write_clip(
             vs.codec_context.colorspace = colorspace
         if rotation:
             vs.set_display_rotation(rotation)
-        astream = out.add_stream(audio, rate=48000, layout="mono") if audio else None
+        astream = out.add_stream(audio, rate=48000, layout=layout) if audio else None
         sstream = out.add_mux_stream("subrip") if subtitles else None
         for i, f in enumerate(frames):
             if rgb:
@@ -108,8 +110,8 @@ def write_clip(
             tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
             chunk = 1024
             for k in range(0, samples, chunk):
-                part = tone[k : k + chunk][None]
-                af = av.AudioFrame.from_ndarray(part, format="flt", layout="mono")
+                part = np.repeat(tone[k : k + chunk], astream.layout.nb_channels)[None]
+                af = av.AudioFrame.from_ndarray(part, format="flt", layout=layout)
                 af.sample_rate, af.pts = 48000, k
                 out.mux(astream.encode(af))
             out.mux(astream.encode(None))

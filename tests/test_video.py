@@ -13,7 +13,7 @@ from filmcolor.checks import AlreadyColourError
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.shots import shots_from_cuts, write_csv
 from filmcolor.styles import style_vector
-from filmcolor.video.mux import VideoOutputError
+from filmcolor.video.mux import VideoOutputError, plan_streams
 from filmcolor.video.probe import VideoInputError, probe
 
 
@@ -186,6 +186,31 @@ def test_pcm_that_mp4_cannot_hold_is_transcoded_with_a_warning(tmp_path, coloriz
     spectrum = np.abs(np.fft.rfft(middle))
     assert abs(np.fft.rfftfreq(len(middle), 1 / rate)[spectrum.argmax()] - 440) < 5
     assert np.sqrt((middle**2).mean()) == pytest.approx(0.3 / np.sqrt(2), rel=0.05)
+
+
+def test_stereo_pcm_from_mkv_into_mp4_is_transcoded_before_the_work(tmp_path, colorizer):
+    # An archival master: an MKV with stereo PCM (Matroska names no channel order, so it reads
+    # as "2 channels"). FFmpeg's MP4 muxer lists PCM among its codecs but refuses this stream
+    # when it closes the file: found before pass 1, transcoded, through the segmented path.
+    src = tmp_path / "master.mkv"
+    write_clip(src, n=40, cuts=(20,), audio="pcm_s16le", layout="stereo")
+    out = tmp_path / "master.mp4"
+    plans = plan_streams(probe(src), out)
+    assert [(p.codec, p.action, p.target_codec) for p in plans] == [
+        ("pcm_s16le", "transcode", "aac")
+    ]
+    result = run(src, out, colorizer, segment_frames=16)  # three parts, joined
+    assert any("pcm_s16le" in w and "aac" in w for w in result.warnings)
+    assert result.frames == 40 and len(read_video(out)["y"]) == 40
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].layout.name == "stereo"
+    codec, rate, sound = _decoded_audio(out)  # both channels, interleaved
+    _, _, before = _decoded_audio(src)
+    assert (codec, rate) == ("aac", 48000)
+    assert len(before) <= len(sound) <= len(before) + 2 * 2048
+    middle = sound[4096 : len(before) - 4096]
+    assert np.sqrt((middle**2).mean()) == pytest.approx(0.3 / np.sqrt(2), rel=0.05)
+    assert not leftovers(tmp_path) and not (tmp_path / "master.mp4.parts").exists()
 
 
 def _decoded_audio(path):

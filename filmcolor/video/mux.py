@@ -140,7 +140,7 @@ def plan_streams(info: VideoInfo, output: Path) -> tuple[StreamPlan, ...]:
     supported = found.codecs
     plans = []
     for s in info.streams:
-        if s.codec in supported:
+        if s.codec in supported and _holds(info.path, s.index, output):
             plans.append(StreamPlan(s.index, s.kind, s.codec, "copy"))
         elif s.kind == "audio" and ({"aac", "flac"} & supported):
             target = "aac" if "aac" in supported else "flac"
@@ -152,6 +152,31 @@ def plan_streams(info: VideoInfo, output: Path) -> tuple[StreamPlan, ...]:
                 f"write to {better} instead (-o {output.with_suffix(better).name})"
             )
     return tuple(plans)
+
+
+def _holds(source: Path, index: int, output: Path) -> bool:
+    """Whether ``output``'s container takes stream ``index`` of ``source`` as it is: its
+    first packet muxed to the null device, header and trailer included.
+
+    The muxer's codec list is not enough: FFmpeg's MP4 muxer lists PCM, yet refuses stereo
+    or 5.1 PCM when it writes its index at the end (``unsupported channel layout``, EINVAL),
+    which would be after the whole colour pass.
+    """
+    try:
+        with (
+            av.open(str(source)) as src,
+            av.open(os.devnull, "w", format=format_for(output)) as out,
+        ):
+            stream = src.streams[index]
+            copy = out.add_stream_from_template(stream)
+            for packet in src.demux(stream):
+                if packet.size and packet.dts is not None:
+                    packet.stream = copy
+                    out.mux(packet)
+                    break
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return True
 
 
 def _container_for(codec: str) -> str:

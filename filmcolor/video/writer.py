@@ -58,6 +58,28 @@ def keep_interlacing(cc, options: dict[str, str], codec: str, field_order: int) 
         options["flags"] = "+ildct"
 
 
+# The layout FFmpeg gives N channels of unknown order (av_channel_layout_default).
+DEFAULT_LAYOUTS = {
+    1: "mono",
+    2: "stereo",
+    3: "2.1",
+    4: "4.0",
+    5: "5.0",
+    6: "5.1",
+    7: "6.1",
+    8: "7.1",
+}
+
+
+def channel_layout(layout: av.AudioLayout) -> av.AudioLayout | str:
+    """``layout``, or the usual one for its channel count when the input does not name its
+    channels (Matroska stores only a count: PCM from an MKV reads as "2 channels", which
+    the AAC encoder refuses)."""
+    if any(c.name == "NONE" for c in layout.channels):
+        return DEFAULT_LAYOUTS.get(layout.nb_channels, layout)
+    return layout
+
+
 @dataclass
 class FrameTiming:
     """How output frames are timed: with their source timestamps, or, in a container that has
@@ -166,7 +188,7 @@ class VideoWriter:
                     self.copies[plan.index] = self.container.add_stream_from_template(src)
                 else:
                     out = self.container.add_stream(plan.target_codec, rate=src.rate)
-                    out.layout = src.layout
+                    out.layout = channel_layout(src.layout)
                     self.transcodes[plan.index] = out
             kept = {info.video_index: self.video, **self.copies, **self.transcodes}
             copy_video_metadata(source, self.container, kept)
