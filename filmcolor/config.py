@@ -16,6 +16,7 @@ from pathlib import Path
 from filmcolor.errors import UserError
 
 DEFAULT_RENDER_SIZE = 256  # short side the network runs at; see README "Render size"
+MIN_RENDER_SIZE = 32  # below, the network's 1/8-size features and the motion flow fail
 DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (README)
 DEFAULT_SEGMENT_FRAMES = 3000  # pass 2 writes parts of whole shots this long
 DEFAULT_STYLE_STRENGTH = 0.75  # a reference's palette; benchmarks/keyframes.py (README)
@@ -91,6 +92,15 @@ def check_temperature(temperature: float | None) -> None:
         )
 
 
+def check_render_size(size: int) -> None:
+    """0 (the frame's own size) or a short side of at least :data:`MIN_RENDER_SIZE`."""
+    if 0 < size < MIN_RENDER_SIZE:
+        raise ConfigError(
+            f"--render-size {size} is too small: the network needs a short side of "
+            f"{MIN_RENDER_SIZE} pixels or more (0 = each frame's own size)"
+        )
+
+
 def check_device(device: str, precision: str) -> None:
     """A device and precision filmcolor knows; whether this machine has them is checked when
     the model loads (:mod:`filmcolor.device`)."""
@@ -160,6 +170,7 @@ class FramesConfig:
     def __post_init__(self) -> None:
         check_device(self.device, self.precision)
         check_temperature(self.temperature)
+        check_render_size(self.render_size)
         check_limits(self)
 
 
@@ -199,6 +210,7 @@ class ColorizeConfig:
         check_encoder(self.codec, self.crf)
         check_device(self.device, self.precision)
         check_temperature(self.temperature)
+        check_render_size(self.render_size)
         check_choice("detector", self.detector, DETECTORS)
         check_threshold(self.threshold)
         check_limits(self)

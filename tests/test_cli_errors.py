@@ -42,6 +42,7 @@ def files(tmp_path_factory):
         (["--crf", "99"], ["--crf 99", "0-51"]),
         (["--codec", "ffv1", "-o", "{root}/o.mkv", "--crf", "20"], ["--crf", "ffv1"]),
         (["--model", "{root}"], ["model.safetensors"]),
+        (["--render-size", "8"], ["--render-size 8", "32 pixels or more"]),
     ],
 )
 def test_colorize_option_mistakes(files, tiny_model, args, words):

@@ -111,6 +111,8 @@ def test_no_help_text_repeats_a_default_that_click_shows():
         (ColorizeConfig, {"precision": "fp8"}),
         (FramesConfig, {"temperature": 0.0}),
         (FramesConfig, {"render_size": -1}),
+        (FramesConfig, {"render_size": 8}),  # accepted before: the network gave gray
+        (ColorizeConfig, {"render_size": 31}),  # a traceback in the motion flow before
         (ShotsConfig, {"min_shot_frames": 0}),
     ],
 )

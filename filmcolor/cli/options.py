@@ -13,6 +13,7 @@ from filmcolor.config import (
     DEFAULT_THRESHOLDS,
     DEVICES,
     LIMITS,
+    MIN_RENDER_SIZE,
     PRECISIONS,
     ColorizeConfig,
 )
@@ -80,7 +81,7 @@ RENDER_SIZE = typer.Option(
     default(_C, "render_size"),
     "--render-size",
     **limits("render_size"),
-    help="Short side (px) the network runs at; 0 = full size.",
+    help=f"Short side (px) the network runs at, {MIN_RENDER_SIZE} or more; 0 = full size.",
 )
 DEVICE = typer.Option(default(_C, "device"), "--device", help=f"{one_of(DEVICES)}.")
 PRECISION = typer.Option(default(_C, "precision"), "--precision", help=f"{one_of(PRECISIONS)}.")
