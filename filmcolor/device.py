@@ -31,6 +31,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def memory_of(device: torch.device) -> int | None:
+    """The memory the network's batches run in: the GPU's for CUDA, else this machine's RAM
+    (None: unknown)."""
+    from filmcolor.checks import machine_memory
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return machine_memory()
+
+
 def bf16_supported(device: torch.device) -> bool:
     """Whether bf16 convolutions are fast on this device (AVX-512 BF16/AMX on CPU)."""
     if device.type == "cuda":

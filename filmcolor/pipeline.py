@@ -20,12 +20,18 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from filmcolor.checks import check_black_and_white
+from filmcolor.checks import (
+    BATCH_SHARE,
+    batch_frame_bytes,
+    check_black_and_white,
+    max_batch,
+)
 from filmcolor.colorizer import Colorizer
 from filmcolor.config import ColorizeConfig
+from filmcolor.device import memory_of
 from filmcolor.distributed import World
 from filmcolor.errors import UserError
 from filmcolor.keyframes import check_luma, keyframe_hashes, keyframes_of, read_keyframes
@@ -98,6 +104,25 @@ def check_output(cfg: ColorizeConfig) -> Path:
     return out
 
 
+def bound_batch(
+    cfg: ColorizeConfig, width: int, height: int, colorizer: Colorizer, warn: WarnFn
+) -> ColorizeConfig:
+    """``cfg`` with ``batch_size`` lowered to what 1/:data:`~filmcolor.checks.BATCH_SHARE` of
+    the memory the network runs in takes (:func:`filmcolor.checks.max_batch`), saying so once
+    when it is lowered."""
+    memory = memory_of(colorizer.device)
+    largest = max_batch(width, height, colorizer.render_size, memory)
+    if largest is None or cfg.batch_size <= largest:
+        return cfg
+    each = batch_frame_bytes(width, height, colorizer.render_size)
+    warn(
+        f"--batch-size {cfg.batch_size} lowered to {largest}: a {width}x{height} frame takes "
+        f"about {each / 1e6:.0f} MB in a batch, and a batch may use 1/{BATCH_SHARE} of the "
+        f"{memory / 1e9:.0f} GB the network runs in"
+    )
+    return replace(cfg, batch_size=largest)
+
+
 def colorize_video(
     cfg: ColorizeConfig,
     on_progress: ProgressFn | None = None,
@@ -155,6 +180,7 @@ def colorize_video(
     world = World.from_env().join("gloo", RANK0_TIMEOUT)  # one process, or one of torchrun's
     if colorizer is None:
         colorizer = Colorizer.from_config(cfg)
+    cfg = bound_batch(cfg, info.width, info.height, colorizer, warn)
     shot_list = (
         read_shot_list(cfg.shots, fps=info.fps, start=info.start_time) if cfg.shots else None
     )

@@ -124,6 +124,35 @@ def test_batches_never_span_a_cut_and_each_shot_gets_its_vector(tmp_path, colori
     assert not torch_equal(calls[0][1], calls[3][1])  # the second shot has its own colours
 
 
+def test_a_batch_too_large_for_memory_is_lowered_and_said_once(tmp_path, colorizer, monkeypatch):
+    import filmcolor.pipeline as pipeline
+    from filmcolor.checks import BATCH_SHARE, batch_frame_bytes
+
+    src = tmp_path / "long.mp4"
+    write_clip(src, n=40)  # one shot of 64x48 frames
+    each = batch_frame_bytes(64, 48, colorizer.render_size)
+    memory = BATCH_SHARE * 6 * each  # takes 6 frames
+    monkeypatch.setattr(pipeline, "memory_of", lambda device: memory)
+    calls = []
+    real = colorizer.ab
+    monkeypatch.setattr(colorizer, "ab", lambda l, g: calls.append(len(l)) or real(l, g))
+    result = run(src, tmp_path / "o.mp4", colorizer, batch_size=100_000)
+    assert max(calls) == 6 and sum(calls) == 40  # no batch above what the memory takes
+    said = [w for w in result.warnings if "--batch-size" in w]
+    assert len(said) == 1 and "100000 lowered to 6" in said[0]
+    calls.clear()
+    result = run(src, tmp_path / "o2.mp4", colorizer, batch_size=4)  # fits: kept, no word
+    assert max(calls) == 4 and not [w for w in result.warnings if "--batch-size" in w]
+
+
+def test_a_batch_of_full_hd_frames_at_the_default_fits_a_small_machine():
+    from filmcolor.checks import max_batch
+    from filmcolor.config import DEFAULT_RENDER_SIZE
+
+    assert max_batch(1920, 1080, DEFAULT_RENDER_SIZE, 8 * 2**30) >= 8  # the default batch
+    assert max_batch(320, 240, DEFAULT_RENDER_SIZE, 8 * 2**30) < 480  # the shot
+
+
 def test_style_gives_one_vector_and_given_shots_are_used(tmp_path, colorizer, monkeypatch):
     from PIL import Image
 
