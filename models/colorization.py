@@ -25,10 +25,15 @@ from torch import nn
 
 from .attention import PatchAttention, SelfAttention
 from .bins import ANNEALED_T, NUM_BINS, annealed_mean, bin_centres
-from .color import unit_to_ab
+from .color import lightness_to_gray, unit_to_ab
+from .efficientnet import HEAD, TAP_CHANNELS, TAPS, EfficientNetLite0, scale_rgb
 
 GLOBAL_SIZE = 224  # the global path always sees the frame rescaled to this square
 COLOR_HEADS = ("regression", "bins")
+# "paper": the paper's low-level network, learnt from scratch; "efficientnet-lite0": an ImageNet
+# classifier's maps in its place (stride 4, 8, 16 for the local path, its pooled vector for the
+# global one).
+ENCODERS = ("paper", "efficientnet-lite0")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class ModelConfig:
     color_head: str = "regression"  # "regression": sigmoid a*b*; "bins": logits over 313 ab bins
     attention: bool = False  # patch-wise attention in the low-level net, SAGAN before the output
     temperature: float = ANNEALED_T  # annealed-mean softmax temperature of the "bins" head
+    encoder: str = "paper"  # what computes the low-level features: see ENCODERS
 
     def __post_init__(self):
         if self.width <= 0:
@@ -54,8 +60,10 @@ class ModelConfig:
             )
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
-        if self.temperature <= 0:
+        if not self.temperature > 0:  # also refuses nan
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose from {', '.join(ENCODERS)}")
 
     def ch(self, n: int) -> int:
         """A channel count of the paper network scaled by the width multiplier."""
@@ -75,6 +83,10 @@ PRESETS: dict[str, ModelConfig] = {
     "compact": ModelConfig(width=0.5),
     "attention": ModelConfig(attention=True, color_head="bins"),
     "compact-attention": ModelConfig(width=0.5, attention=True, color_head="bins"),
+    # ImageNet features, and the ImageNet classifier's 1000 classes as the classification task
+    "imagenet": ModelConfig(
+        width=0.5, encoder="efficientnet-lite0", color_head="bins", num_classes=1000
+    ),
 }
 
 
@@ -103,6 +115,11 @@ def fc_bn_relu(n_in: int, n_out: int) -> nn.Sequential:
 class ColorizationNet(nn.Module):
     """Low-level, mid-level, global, fusion, colorization and classification networks.
 
+    With ``encoder="efficientnet-lite0"`` an ImageNet classifier stands in for the low-level
+    network: its stride 8 and 16 maps make the mid-level features, its stride 4 map joins the
+    colorization network as a skip, and its pooled vector feeds the global network; the fusion
+    layer, the global vector and the heads are the paper's.
+
     Args:
         cfg: the model config; ``ModelConfig()`` is the paper network with 205 classes.
     """
@@ -114,58 +131,71 @@ class ColorizationNet(nn.Module):
         bins = cfg.color_head == "bins"
         if bins:  # derived from the code, so kept out of the checkpoint
             self.register_buffer("bin_centres", bin_centres(), persistent=False)  # (313, 2)
+        self.encoder = EfficientNetLite0() if cfg.encoder == "efficientnet-lite0" else None
 
         def attend(channels: int) -> list[nn.Module]:
             return [PatchAttention(channels)] if cfg.attention else []
 
-        self.low = nn.Sequential(
-            conv_bn_relu(1, c(64), stride=2),  # (B, 64, H/2, W/2)
-            *attend(c(64)),
-            conv_bn_relu(c(64), c(128)),
-            conv_bn_relu(c(128), c(128), stride=2),  # (B, 128, H/4, W/4)
-            *attend(c(128)),
-            conv_bn_relu(c(128), c(256)),
-            conv_bn_relu(c(256), c(256), stride=2),  # (B, 256, H/8, W/8)
-            *attend(c(256)),
-            conv_bn_relu(c(256), c(512)),  # (B, 512, H/8, W/8)
-        )
-        self.mid = nn.Sequential(
-            conv_bn_relu(c(512), c(512)),
-            conv_bn_relu(c(512), c(256)),  # (B, 256, H/8, W/8)
-        )
-        self.global_conv = nn.Sequential(
-            conv_bn_relu(c(512), c(512), stride=2),  # (B, 512, 14, 14)
-            conv_bn_relu(c(512), c(512)),
-            conv_bn_relu(c(512), c(512), stride=2),  # (B, 512, 7, 7)
-            conv_bn_relu(c(512), c(512)),
-        )
-        self.global_fc = nn.Sequential(
-            fc_bn_relu(7 * 7 * c(512), c(1024)),
-            fc_bn_relu(c(1024), c(512)),  # also feeds the classifier
-        )
+        if self.encoder is None:
+            self.low = nn.Sequential(
+                conv_bn_relu(1, c(64), stride=2),  # (B, 64, H/2, W/2)
+                *attend(c(64)),
+                conv_bn_relu(c(64), c(128)),
+                conv_bn_relu(c(128), c(128), stride=2),  # (B, 128, H/4, W/4)
+                *attend(c(128)),
+                conv_bn_relu(c(128), c(256)),
+                conv_bn_relu(c(256), c(256), stride=2),  # (B, 256, H/8, W/8)
+                *attend(c(256)),
+                conv_bn_relu(c(256), c(512)),  # (B, 512, H/8, W/8)
+            )
+            self.mid = nn.Sequential(
+                conv_bn_relu(c(512), c(512)),
+                conv_bn_relu(c(512), c(256)),  # (B, 256, H/8, W/8)
+            )
+            self.global_conv = nn.Sequential(
+                conv_bn_relu(c(512), c(512), stride=2),  # (B, 512, 14, 14)
+                conv_bn_relu(c(512), c(512)),
+                conv_bn_relu(c(512), c(512), stride=2),  # (B, 512, 7, 7)
+                conv_bn_relu(c(512), c(512)),
+            )
+            self.global_fc = nn.Sequential(
+                fc_bn_relu(7 * 7 * c(512), c(1024)),
+                fc_bn_relu(c(1024), c(512)),  # also feeds the classifier
+            )
+            hidden = c(512)
+        else:
+            self.mid = EncoderMid(TAP_CHANNELS[8], TAP_CHANNELS[16], c(256))  # (B, 256, H/8, W/8)
+            self.global_fc = fc_bn_relu(HEAD, c(512))  # the pooled (B, 1280) -> (B, 512)
+            hidden = HEAD  # the classifier is the ImageNet one, on the pooled vector
         self.global_out = fc_bn_relu(c(512), c(256))  # (B, 256): the global feature vector
-        self.classifier = (
-            nn.Sequential(fc_bn_relu(c(512), c(256)), nn.Linear(c(256), cfg.num_classes))
-            if cfg.num_classes
-            else None
-        )
+        if not cfg.num_classes:
+            self.classifier = None
+        elif self.encoder is None:
+            self.classifier = nn.Sequential(
+                fc_bn_relu(hidden, c(256)), nn.Linear(c(256), cfg.num_classes)
+            )
+        else:
+            self.classifier = nn.Linear(hidden, cfg.num_classes)
         k = cfg.fusion_kernel
         self.fusion = nn.Sequential(
             nn.Conv2d(2 * c(256), c(256), k, padding=k // 2, bias=False),
             nn.BatchNorm2d(c(256)),
             nn.ReLU(inplace=True),
         )
-        self.colorization = nn.Sequential(
-            conv_bn_relu(c(256), c(128)),
-            nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 128, H/4, W/4)
-            conv_bn_relu(c(128), c(64)),
-            conv_bn_relu(c(64), c(64)),
-            nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 64, H/2, W/2)
-            conv_bn_relu(c(64), c(32)),
-            *([SelfAttention(c(32))] if cfg.attention else []),  # (B, 32, H/2, W/2)
-            # (B, 313, H/2, W/2) logits for "bins"; (B, 2, H/2, W/2), sigmoid in predict(), else
-            nn.Conv2d(c(32), NUM_BINS if bins else 2, 3, padding=1),
-        )
+        out = NUM_BINS if bins else 2  # (B, 313, H/2, W/2) logits, or (B, 2, ...) before sigmoid
+        if self.encoder is None:
+            self.colorization = nn.Sequential(
+                conv_bn_relu(c(256), c(128)),
+                nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 128, H/4, W/4)
+                conv_bn_relu(c(128), c(64)),
+                conv_bn_relu(c(64), c(64)),
+                nn.Upsample(scale_factor=2, mode="nearest"),  # (B, 64, H/2, W/2)
+                conv_bn_relu(c(64), c(32)),
+                *([SelfAttention(c(32))] if cfg.attention else []),  # (B, 32, H/2, W/2)
+                nn.Conv2d(c(32), out, 3, padding=1),
+            )
+        else:
+            self.colorization = SkipDecoder(c(256), TAP_CHANNELS[4], c, out)
 
     @property
     def temperature(self) -> float:
@@ -179,6 +209,27 @@ class ColorizationNet(nn.Module):
     @property
     def global_dim(self) -> int:
         return self.cfg.ch(256)
+
+    @property
+    def multiple(self) -> int:
+        """Input sides are padded to a multiple of this (the local path's deepest stride)."""
+        return 8 if self.encoder is None else 16
+
+    def train(self, mode: bool = True) -> ColorizationNet:
+        """As nn.Module's; the encoder's BatchNorm keeps its ImageNet statistics (a few crops
+        per step cannot estimate them)."""
+        super().train(mode)
+        if self.encoder is not None:
+            for m in self.encoder.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
+
+    def encoder_input(self, l: torch.Tensor) -> torch.Tensor:
+        """Normalised lightness (B, 1, H, W) -> the sRGB gray of that L*, as the encoder's
+        (B, 3, H, W) input."""
+        gray = lightness_to_gray(l * 100)
+        return scale_rgb(gray).expand(-1, 3, -1, -1)
 
     # Global path (timm's forward_features).
 
@@ -194,12 +245,18 @@ class ColorizationNet(nn.Module):
         """
         if l224.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
             raise ValueError(f"global path takes 224x224 input, got {tuple(l224.shape[-2:])}")
-        return self._global_from_low(self.low(l224))
+        return self._global_from_hidden(self._hidden224(l224))
 
-    def _global_from_low(self, low224: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = self._global_hidden(low224)
+    def _hidden224(self, l224: torch.Tensor) -> torch.Tensor:
+        """What both the global vector and the classifier read: the paper's (B, 512) hidden
+        layer, or the encoder's pooled (B, 1280) vector."""
+        if self.encoder is not None:
+            return self.encoder.pooled(self.encoder_input(l224))
+        return self._global_hidden(self.low(l224))
+
+    def _global_from_hidden(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         logits = self.classifier(h) if self.classifier is not None else None
-        return self.global_out(h), logits
+        return self.global_out(self.global_fc(h) if self.encoder is not None else h), logits
 
     def _global_hidden(self, low224: torch.Tensor) -> torch.Tensor:
         h = self.global_conv(low224).flatten(1)  # (B, 7*7*512)
@@ -211,20 +268,31 @@ class ColorizationNet(nn.Module):
         """Raw head output at half resolution, what the colour loss compares.
 
         Args:
-            l: normalised lightness, (B, 1, H, W) with H, W multiples of 8.
+            l: normalised lightness, (B, 1, H, W) with H, W multiples of :attr:`multiple`.
             g: global features, (B, 256 * width), or (1, 256 * width) to share one vector.
 
         Returns:
             "regression": sigmoid chrominance in [0, 1], (B, 2, H/2, W/2);
             "bins": logits over the 313 ab bins, (B, 313, H/2, W/2).
         """
-        return self._predict_from_low(self.low(l), g)
+        return self._predict_from_local(self._local(l), g)
 
-    def _predict_from_low(self, low: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        mid = self.mid(low)  # (B, 256, H/8, W/8)
+    def _local(self, l: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """What the local path takes from the low-level features: the paper's (B, 512, H/8,
+        W/8) map, or the encoder's stride 4, 8 and 16 maps."""
+        if self.encoder is None:
+            return (self.low(l),)
+        maps = self.encoder.features(self.encoder_input(l), upto=TAPS[16] + 1)
+        return tuple(maps[TAPS[s]] for s in (4, 8, 16))
+
+    def _predict_from_local(self, local: tuple[torch.Tensor, ...], g: torch.Tensor):
+        mid = self.mid(*local[-2:]) if self.encoder is not None else self.mid(local[0])
         tiled = g.to(mid.dtype)[:, :, None, None].expand(mid.shape[0], -1, *mid.shape[-2:])
         fused = self.fusion(torch.cat((tiled, mid), dim=1))  # (B, 256, H/8, W/8)
-        out = self.colorization(fused)  # (B, 2 or 313, H/2, W/2)
+        if self.encoder is None:
+            out = self.colorization(fused)  # (B, 2 or 313, H/2, W/2)
+        else:
+            out = self.colorization(fused, local[0])
         return out if self.cfg.color_head == "bins" else torch.sigmoid(out)
 
     def to_ab(self, head: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -248,7 +316,7 @@ class ColorizationNet(nn.Module):
         Returns:
             a*b*, (B, 2, H, W), float32.
         """
-        padded, (h, w) = pad_to_multiple(l, 8)
+        padded, (h, w) = pad_to_multiple(l, self.multiple)
         ab = self.to_ab(self.predict(padded, g), padded.shape[-2:])
         return ab[..., :h, :w]
 
@@ -260,7 +328,8 @@ class ColorizationNet(nn.Module):
         Args:
             l: normalised lightness, (B, 1, H, W), any H, W >= 1.
             return_head: return the raw head output at half resolution instead of a*b*
-                (what the training losses compare; H, W must then be multiples of 8).
+                (what the training losses compare; H, W must then be multiples of
+                :attr:`multiple`).
             classify_only: run only the low-level, global and classification networks and
                 return ``(None, class_logits)`` (classification pre-training).
 
@@ -270,19 +339,61 @@ class ColorizationNet(nn.Module):
         if classify_only:
             if self.classifier is None:
                 raise ValueError("classify_only needs a model with a classifier (num_classes > 0)")
-            return None, self.classifier(self._global_hidden(self.low(resize_for_global(l))))
-        padded, (h, w) = pad_to_multiple(l, 8)
-        low = self.low(padded)
-        if l.shape[-2:] == (GLOBAL_SIZE, GLOBAL_SIZE):
-            low224 = low  # the paper's training case: both paths share one low-level pass
-        else:
-            low224 = self.low(resize_for_global(l))
-        g, logits = self._global_from_low(low224)
-        head = self._predict_from_low(low, g)
+            return None, self.classifier(self._hidden224(resize_for_global(l)))
+        padded, (h, w) = pad_to_multiple(l, self.multiple)
+        local = self._local(padded)
+        if l.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
+            g, logits = self.global_features(resize_for_global(l))
+        elif self.encoder is None:  # the paper's training case: one low-level pass for both
+            g, logits = self._global_from_hidden(self._global_hidden(local[0]))
+        else:  # the encoder's stages past stride 16 continue from the local path's last map
+            x = local[-1]
+            for stage in self.encoder.stages[TAPS[16] + 1 :]:
+                x = stage(x)
+            g, logits = self._global_from_hidden(self.encoder.head(x).mean((2, 3)))
+        head = self._predict_from_local(local, g)
         if return_head:
             return head, logits
         ab = self.to_ab(head, padded.shape[-2:])
         return ab[..., :h, :w], logits
+
+
+class EncoderMid(nn.Module):
+    """The mid-level network on an encoder: its stride 16 map, upsampled, joined to its stride 8
+    map, -> (B, C, H/8, W/8)."""
+
+    def __init__(self, c8: int, c16: int, c_out: int):
+        super().__init__()
+        self.lateral = conv_bn_relu(c16, c_out)  # (B, C, H/16, W/16)
+        self.join = nn.Sequential(
+            conv_bn_relu(c_out + c8, c_out),  # (B, C, H/8, W/8)
+            conv_bn_relu(c_out, c_out),
+        )
+
+    def forward(self, f8: torch.Tensor, f16: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(self.lateral(f16), size=f8.shape[-2:], mode="nearest")
+        return self.join(torch.cat((up, f8), dim=1))
+
+
+class SkipDecoder(nn.Module):
+    """The colorization network with the encoder's stride 4 map joined at H/4:
+    (B, C, H/8, W/8) fused -> (B, out, H/2, W/2)."""
+
+    def __init__(self, c_in: int, c_skip: int, c, out: int):
+        super().__init__()
+        self.reduce = conv_bn_relu(c_in, c(128))
+        self.quarter = nn.Sequential(
+            conv_bn_relu(c(128) + c_skip, c(64)),  # (B, 64, H/4, W/4)
+            conv_bn_relu(c(64), c(64)),
+        )
+        self.halfres = conv_bn_relu(c(64), c(32))  # (B, 32, H/2, W/2)
+        self.out = nn.Conv2d(c(32), out, 1)  # per pixel: the bins' logits or a*b*
+
+    def forward(self, fused: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(self.reduce(fused), scale_factor=2, mode="nearest")
+        x = self.quarter(torch.cat((x, f4), dim=1))
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return self.out(self.halfres(x))
 
 
 def resize_for_global(l: torch.Tensor) -> torch.Tensor:

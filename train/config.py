@@ -19,6 +19,7 @@ DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "sgd": 0.05}  # when --lr is not gi
 COLOR_HEADS = ("regression", "bins")
 SCREEN_RULES = ("chroma", "spread")
 SCREEN_RULE = "chroma"  # keeps evenly coloured grass or sand; "spread" is the paper's rule
+ENCODER_STAGES = 7  # stages of EfficientNet-Lite0, the most --tune-stages can train
 
 
 def default_workers() -> int:
@@ -41,7 +42,9 @@ class TrainConfig:
     preset: str = "paper"
     width: float | None = None  # override the preset's channel multiplier
     color_head: str | None = None  # override the preset's colour head: "regression" or "bins"
-    init: str | None = None  # start from these weights (safetensors)
+    init: str | None = None  # start from these weights (safetensors), or "imagenet"
+    tune_stages: int = 0  # encoder presets: last encoder stages trained (0 = encoder frozen)
+    encoder_lr: float = 0.1  # their learning rate, as a factor of the run's
     batch_size: int = 128
     steps: int | None = None
     epochs: float | None = None
@@ -101,6 +104,8 @@ class TrainConfig:
             ("eval_every", 1, None),
             ("checkpoint_every", 1, None),
             ("keep", 1, None),
+            ("tune_stages", 0, ENCODER_STAGES),
+            ("encoder_lr", 0.0, None),
         ]:
             value = getattr(self, name)
             if value is None:

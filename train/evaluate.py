@@ -39,7 +39,7 @@ def evaluate(
         with autocast(device, dtype):
             pred_ab, logits = model(l, classify_only=classify_only)
         batch = {}
-        if logits is not None:
+        if logits is not None and model.encoder is None:  # an encoder's classes are ImageNet's
             batch["class_accuracy"] = float((logits.argmax(1) == labels).float().sum())
         if not classify_only:
             true_ab = unit_to_ab(ab, model.cfg.ab_range)

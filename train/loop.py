@@ -27,7 +27,7 @@ from filmcolor.models.bins import rebalancing_weights
 from filmcolor.weights import RUN_WEIGHTS, load_model, read_metadata
 
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, imagenet
 from .config import DEFAULT_LR, TrainConfig, TrainingError
 from .data import Data, ab_histogram, load_data
 from .evaluate import evaluate
@@ -40,16 +40,25 @@ Progress = Callable[[dict], None]
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
-    """The network to train: the preset's, or the ``--init`` weights' with the run's overrides
-    (classes, width, colour head); layers whose shape changed start fresh."""
-    overrides: dict = {"num_classes": num_classes}
+    """The network to train: the preset's (``--init imagenet``: with the ImageNet encoder), or
+    the ``--init`` weights' with the run's overrides (classes, width, colour head); layers whose
+    shape changed start fresh. A model with an encoder keeps the ImageNet classifier's classes,
+    the targets of its distillation."""
+    overrides: dict = {}
     if cfg.width:
         overrides["width"] = cfg.width
     if cfg.color_head:
         overrides["color_head"] = cfg.color_head
-    if not cfg.init:
-        return ColorizationNet(preset(cfg.preset, **overrides))
+    if not cfg.init or cfg.init == "imagenet":
+        if preset(cfg.preset).encoder == "paper":
+            overrides["num_classes"] = num_classes
+        model = ColorizationNet(preset(cfg.preset, **overrides))
+        if cfg.init == "imagenet":
+            imagenet.init_from_imagenet(model)
+        return model
     init, _ = load_model(cfg.init)
+    if init.encoder is None:
+        overrides["num_classes"] = num_classes
     model_cfg = dataclasses.replace(init.cfg, **overrides)
     if model_cfg == init.cfg:
         return init.train()
@@ -64,19 +73,21 @@ def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, total_steps: int):
     """The optimizer and its schedule: ADADELTA at a constant rate (the paper's), or AdamW /
-    SGD with momentum under a linear warm-up and a cosine decay."""
-    params = model.parameters()
+    SGD with momentum under a linear warm-up and a cosine decay. An encoder is frozen but for
+    its last ``tune_stages`` stages, which learn at ``encoder_lr`` times the rate."""
+    lr = cfg.lr or DEFAULT_LR[cfg.optimizer]
+    params: list[dict] = [{"params": list(model.parameters())}]
+    if model.encoder is not None:
+        tuned = imagenet.set_trainable(model, cfg.tune_stages)
+        rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+        params = [{"params": rest}] + [{"params": tuned, "lr": lr * cfg.encoder_lr}] * bool(tuned)
     if cfg.optimizer == "adadelta":
-        opt = torch.optim.Adadelta(params, lr=cfg.lr or DEFAULT_LR["adadelta"])
+        opt = torch.optim.Adadelta(params, lr=lr)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     if cfg.optimizer == "adam":
-        opt = torch.optim.AdamW(params, lr=cfg.lr or DEFAULT_LR["adam"], weight_decay=1e-4)
-    elif cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(
-            params, lr=cfg.lr or DEFAULT_LR["sgd"], momentum=0.9, weight_decay=1e-4
-        )
-    else:
-        raise TrainingError(f"unknown optimizer {cfg.optimizer!r}; choose adadelta, adam or sgd")
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    else:  # "sgd"; TrainConfig refuses any other name
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     warmup = min(500, total_steps // 20 + 1)
 
     def warmup_cosine(step: int) -> float:
@@ -91,7 +102,11 @@ Objective = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def make_objective(
-    stage: str, net: ColorizationNet, alpha: float, bin_weights: torch.Tensor | None = None
+    stage: str,
+    net: ColorizationNet,
+    alpha: float,
+    bin_weights: torch.Tensor | None = None,
+    teacher: imagenet.Teacher | None = None,
 ) -> Objective:
     """The training loss of a stage and colour head, as ``objective(model, l, ab, labels)``.
 
@@ -100,9 +115,12 @@ def make_objective(
         net: the network (unwrapped), for its head and ab range.
         alpha: weight of the classification term in the colour stage.
         bin_weights: rebalancing weights, for the "bins" head.
+        teacher: gives the class targets (soft, from the colour crop) in place of ``labels``.
     """
 
     def objective(model, l, ab, labels):
+        if teacher is not None:
+            labels = teacher(l, ab, net.cfg.ab_range)
         if stage == "classify":
             _, logits = model(l, classify_only=True)
             return classification_loss(logits, labels)
@@ -261,6 +279,8 @@ def setup(
         )
         bin_weights = rebalancing_weights(counts, lam=cfg.rebalance).to(device)
 
+    # a model with an encoder learns ImageNet's classes from the classifier's own predictions
+    teacher = imagenet.Teacher(device) if model.encoder is not None and cfg.alpha else None
     augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
     ab_range = model.cfg.ab_range
     sampler = BatchSampler(
@@ -292,6 +312,8 @@ def setup(
         "torch": torch.__version__,
         "commit": ckpt.git_commit(),
     }
+    if model.encoder is not None:
+        provenance |= imagenet.PROVENANCE
     return Run(
         cfg=cfg,
         dir=run_dir,
@@ -303,7 +325,7 @@ def setup(
         train_model=train_model,
         optimizer=optimizer,
         scheduler=scheduler,
-        objective=make_objective(cfg.stage, model, cfg.alpha, bin_weights),
+        objective=make_objective(cfg.stage, model, cfg.alpha, bin_weights, teacher),
         loader=loader,
         val_loader=val_loader,
         start=start,

@@ -48,5 +48,10 @@ def _print_default_model() -> None:
         f"{cfg['color_head']} head, {prov.get('step', '?')} steps on "
         f"{prov.get('train_images', '?')} images, commit {prov.get('commit', '?')}"
     )
+    if prov.get("encoder"):  # weights from elsewhere, embedded: where from, under what licence
+        say(
+            f"  encoder: {prov['encoder']}; from {prov.get('encoder_source', '?')}; "
+            f"licence {prov.get('encoder_license', '?')}"
+        )
     if prov.get("note"):  # what step and commit alone cannot say, e.g. a run begun from another
         say(f"  {prov['note']}")

@@ -51,7 +51,16 @@ def train(
     color_head: str | None = typer.Option(
         None, help=f"Override the preset's colour head: {one_of(COLOR_HEADS)}."
     ),
-    init: Path | None = typer.Option(None, help="Start from these weights (.safetensors)."),
+    init: Path | None = typer.Option(
+        None, help="Start from these weights (.safetensors), or 'imagenet' (--preset imagenet)."
+    ),
+    tune_stages: int = typer.Option(
+        default("tune_stages"),
+        help="Encoder presets: train the encoder's last N stages (0: the encoder stays frozen).",
+    ),
+    encoder_lr: float = typer.Option(
+        default("encoder_lr"), help="Learning rate of those stages, as a factor of the run's."
+    ),
     batch_size: int = typer.Option(
         default("batch_size"), help="Images per step, over all processes."
     ),

