@@ -313,7 +313,10 @@ def read_shot_list(
     Each row's first frame is its frame column (``start_frame``, from 0; PySceneDetect's
     ``Start Frame`` counts from 1) or, when that is empty or absent, its time column
     (``start_time`` or ``Start Time (seconds)``) times ``fps``. When a row has both and they
-    disagree by more than a frame, the frame column wins and ``on_warning`` says so.
+    disagree by more than a frame, the frame column wins and ``on_warning`` says so. Times
+    take a decimal comma (``0,800``, as European spreadsheets write). A shot ends where the
+    next starts; a ``frames`` column that says otherwise (an overlap or a gap, after an edit)
+    is not read, and ``on_warning`` names its line. ``end_time`` is not read.
 
     Args:
         path: the CSV file.
@@ -328,8 +331,9 @@ def read_shot_list(
         :func:`filmcolor.styles.csv_styles`).
 
     Raises:
-        ShotListError: missing file, no frame or time column, a value that is not a
-            non-negative number, starts that do not increase, or a start past the end.
+        ShotListError: missing file, no frame or time column, no shot (a header alone), a
+            value that is not a non-negative number, starts that do not increase, or a start
+            past the end.
     """
     path = Path(path)
     if not path.is_file():
@@ -352,6 +356,7 @@ def read_shot_list(
         )
     one_based = frame_col == "start frame"
     starts: list[int] = []
+    said: tuple[int, str] | None = None  # the row above: its line and its frames cell
     styles: dict[int, StyleCell] = {}
     keyframes: dict[int, StyleCell] = {}
     for line, row in enumerate(rows, first + 1):
@@ -382,15 +387,48 @@ def read_shot_list(
                 f"{path}, line {line}: the shot starts at frame {frame}, not after the one "
                 f"above it (frame {starts[-1]}); list the shots in order, once each"
             )
+        if said is not None and on_warning:
+            _check_frames(path.name, *said, starts[-1], line, frame, on_warning)
         starts.append(frame)
+        said = (line, cells.get("frames", ""))
         if cells.get("style"):
             styles[frame] = StyleCell(cells["style"], line)
         if cells.get("keyframe"):
             keyframes[frame] = StyleCell(cells["keyframe"], line)
+    if not starts:
+        raise ShotListError(
+            f"{path} lists no shots (a header and no rows); give each shot a row with its "
+            "start_frame or start_time, or leave out --shots to find the shots"
+        )
     cuts = [s for s in starts if s > 0]
     if total is not None:
         check_starts(cuts, total, path)
     return ShotList(path, cuts, styles, keyframes)
+
+
+def _check_frames(
+    name: str,
+    line: int,
+    frames: str,
+    start: int,
+    next_line: int,
+    next_start: int,
+    on_warning: Callable[[str], None],
+) -> None:
+    """Warn when the ``frames`` cell of the row on ``line`` (its shot starts at ``start``)
+    does not end the shot where the row on ``next_line`` starts the next."""
+    if not frames.isdigit() or start + int(frames) == next_start:
+        return
+    end = start + int(frames)
+    if end > next_start:
+        what = f"overlaps the next shot (line {next_line}, from frame {next_start})"
+    else:
+        what = f"leaves frames {end}-{next_start - 1} before the next shot (line {next_line})"
+    on_warning(
+        f"{name}, line {line}: frames {frames} ends this shot at frame {end} and {what}; "
+        f"the next start wins (this shot is {next_start - start} frames): correct or empty "
+        "the frames cell"
+    )
 
 
 def check_starts(cuts: list[int], total: int, path: str | os.PathLike) -> None:
@@ -409,6 +447,8 @@ def check_starts(cuts: list[int], total: int, path: str | os.PathLike) -> None:
 
 def _frame_at(text: str, fps: Fraction | float | None, start: float, where: str) -> int:
     """A time (seconds, MM:SS.s or HH:MM:SS.s) -> the frame shown then."""
+    if "," in text and "." not in text:  # a decimal comma: 0,800 or 00:01:23,5
+        text = text.replace(",", ".")
     try:
         seconds = parse_time(text)
     except ValueError:

@@ -114,3 +114,39 @@ def test_bad_csv_is_a_clear_error(tmp_path, text):
         read_csv(path)
     with pytest.raises(ShotListError, match="not found"):
         read_csv(tmp_path / "none.csv")
+
+
+@pytest.mark.parametrize(
+    ("frames", "words"),
+    [
+        ("25", ["line 2", "frames 25", "overlaps the next shot (line 3, from frame 20)"]),
+        ("15", ["line 2", "frames 15", "leaves frames 15-19"]),
+    ],
+)
+def test_a_frames_cell_that_disagrees_with_the_next_start_is_warned_about(tmp_path, frames, words):
+    # After a merge or a split by hand, the frames column may be stale: the next start wins.
+    path = tmp_path / "edited.csv"
+    path.write_text(f"shot,start_frame,frames\n1,0,{frames}\n2,20,20\n3,40,20\n")
+    said = []
+    assert read_csv(path, fps=25, total=60, on_warning=said.append) == [20, 40]
+    assert len(said) == 1
+    for word in words:
+        assert word in said[0], said[0]
+    path.write_text("shot,start_frame,frames\n1,0,20\n2,20,20\n3,40,20\n")  # agrees: no word
+    read_csv(path, on_warning=said.append)
+    assert len(said) == 1
+
+
+def test_a_header_without_rows_is_refused_not_one_shot(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("shot,start_frame,frames,start_time,end_time,style\n")
+    with pytest.raises(ShotListError, match="lists no shots"):
+        read_csv(path, fps=25)
+
+
+def test_decimal_commas_as_european_spreadsheets_write_are_read(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("shot;start_frame;frames;start_time\n1;;20;0,000\n2;;21;0,800\n3;;19;1,640\n")
+    assert read_csv(path, fps=25) == [20, 41]
+    path.write_text('start_time\n"0,0"\n"00:00:01,5"\n')  # quoted, and as subtitles write it
+    assert read_csv(path, fps=10) == [15]
