@@ -140,6 +140,7 @@ def _write_tiff(path: Path, rgb: np.ndarray, meta: StillMetadata) -> None:
 
     tags = []
     description = None
+    extra = {}
     if meta.exif:
         for code in _TIFF_TAGS:
             value = meta.exif.get(code)
@@ -147,9 +148,10 @@ def _write_tiff(path: Path, rgb: np.ndarray, meta: StillMetadata) -> None:
                 continue
             if code == 270:
                 description = value
+            elif code == 305:  # tifffile writes Software itself (an extratag is refused)
+                extra["software"] = value
             else:
                 tags.append((code, "s", 0, value, True))
-    extra = {}
     if meta.dpi:
         extra.update(resolution=meta.dpi, resolutionunit="INCH")
     tifffile.imwrite(

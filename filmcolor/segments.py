@@ -183,6 +183,11 @@ def changed_keyframes(old: dict, new: dict) -> list[str]:
     return sorted(name for name in set(a) | set(b) if a.get(name) != b.get(name))
 
 
+def _shown(value: object) -> str:
+    """An option's value as a user wrote it (None: it was not given)."""
+    return "not given" if value is None else str(value)
+
+
 def why_different(old: dict, new: dict) -> str | None:
     """A short reason why parts made under ``old`` cannot be reused under ``new``, or None."""
     if old.get("format") != FORMAT:
@@ -197,7 +202,7 @@ def why_different(old: dict, new: dict) -> str | None:
             flag = "--" + key.replace("_", "-")
             if key in _FILES:
                 return f"the {flag} file changed"
-            return f"{flag} changed ({a} -> {b})"
+            return f"{flag} changed ({_shown(a)} -> {_shown(b)})"
     for key in ("device", "precision", "filmcolor"):
         if old.get(key) != new.get(key):
             return f"the {key} changed ({old.get(key)} -> {new.get(key)})"

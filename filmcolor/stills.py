@@ -137,6 +137,7 @@ class FolderResult:
     """What :func:`colorize_folder` did."""
 
     written: list[Path] = field(default_factory=list)
+    existing: list[Path] = field(default_factory=list)  # outputs already there (not replaced)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (input, reason)
     damaged: list[tuple[Path, str]] = field(default_factory=list)  # written anyway (allowed)
 
@@ -158,11 +159,11 @@ def colorize_folder(
 ) -> FolderResult:
     """Colorize every image under ``src`` to the same relative path under ``dst``.
 
-    Unreadable images are skipped and named in the result; so are existing outputs unless
-    ``overwrite``.
+    Unreadable images are skipped and named in the result; existing outputs are kept (and
+    named in ``existing``) unless ``overwrite``.
 
     Args:
-        src: the input folder.
+        src: the input folder, or one image (written to ``dst`` under its own name).
         dst: the output folder (created).
         colorizer: the loaded model.
         style: one global vector for every image; None = each image's own.
@@ -176,16 +177,17 @@ def colorize_folder(
         max_pixels: skip images larger than this (None = what this machine's memory takes).
         on_progress: called with (done, total, current file).
     """
-    images = find_images(src, exclude=dst if dst.exists() else None)
+    root = src.parent if src.is_file() else src
+    images = [src] if src.is_file() else find_images(src, exclude=dst if dst.exists() else None)
     result = FolderResult()
     for i, path in enumerate(images):
         if on_progress:
             on_progress(i, len(images), path)
         if hints is not None and path.resolve().is_relative_to(hints.resolve()):
             continue  # the hints themselves, kept inside the input folder
-        target = dst / path.relative_to(src)
+        target = dst / path.relative_to(root)
         if target.exists() and not overwrite:
-            result.skipped.append((path, f"{target} exists (pass --overwrite)"))
+            result.existing.append(target)
             continue
         try:
             img = read_image(path, max_pixels=max_pixels)
@@ -205,7 +207,7 @@ def colorize_folder(
                 result.skipped.append((path, str(e)))
                 continue
         painted = None
-        if hints is not None and (hint_path := hints_for(path, src, hints)) is not None:
+        if hints is not None and (hint_path := hints_for(path, root, hints)) is not None:
             try:
                 painted = read_hints(hint_path, img.shape[:2])
             except (ImageReadError, HintsError) as e:

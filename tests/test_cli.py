@@ -145,11 +145,9 @@ def test_frames_command_summary_and_refusals(tmp_path, tiny_model):
     cv2.imwrite(str(src / "a.png"), shot_frames(1)[0])
     (src / "b.png").write_bytes(b"junk")
     result = invoke("frames", src, "-o", tmp_path / "out", *opts(tiny_model))
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3, result.stderr  # partly done: b.png was not
     assert "1 image written" in result.stdout and "1 skipped" in result.stdout
     assert "b.png" in result.stderr
     assert (tmp_path / "out" / "a.png").is_file()
     assert_one_line_error(invoke("frames", src, "-o", src, *opts(tiny_model)), "originals")
-    assert_one_line_error(
-        invoke("frames", tmp_path / "nope", "-o", tmp_path / "o2"), "not a folder"
-    )
+    assert_one_line_error(invoke("frames", tmp_path / "nope", "-o", tmp_path / "o2"), "not found")

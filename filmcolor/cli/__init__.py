@@ -21,6 +21,21 @@ from filmcolor.cli.train import train
 from filmcolor.errors import UserError
 
 
+class _Argument(typer.core.TyperArgument):
+    """An argument shown as Click shows one: ``video``, ``[video]``, ``videos...`` with its
+    element's type (``<path>``), not Typer's ``{videos}...`` and ``<list[Path]>``."""
+
+    def get_usage_pieces(self, ctx) -> list[str]:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+    def display_type_rich(self, ctx) -> str | None:
+        shown = super().display_type_rich(ctx)
+        if shown and shown.startswith("<list[") and shown.endswith("]>"):
+            return f"<{shown[6:-2].lower()}>"
+        return shown
+
+
 class _Commands(typer.core.TyperGroup):
     """Runs a command; the one place where errors a user can cause become one line on stderr.
 
@@ -28,6 +43,13 @@ class _Commands(typer.core.TyperGroup):
     a refused permission or another OS error (disk full, ...) ends with ``error: <message>``
     and exit code 1; Ctrl-C with exit code 130. Anything else is a bug and keeps its traceback.
     """
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        for param in getattr(command, "params", ()):
+            if type(param) is typer.core.TyperArgument:
+                param.__class__ = _Argument
+        return command
 
     def invoke(self, ctx):
         import av.error

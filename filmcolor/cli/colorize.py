@@ -8,7 +8,7 @@ import typer
 
 from filmcolor.cli import options as opt
 from filmcolor.cli.options import check_hardware, config_from, default, limits, one_of
-from filmcolor.cli.render import VideoProgress, fail, plural, say, table
+from filmcolor.cli.render import VideoProgress, exit_code, fail, plural, say, table
 from filmcolor.config import CODECS, DEFAULT_CRF, ColorizeConfig
 from filmcolor.distributed import World
 from filmcolor.errors import UserError
@@ -162,5 +162,6 @@ def _colorize_many(
     table(("film", "result", "frames", "seconds", "output, or why it failed"), rows)
     counts = {s: sum(r.status == s for r in results) for s in ("done", "exists", "failed")}
     say(f"{counts['done']} colorized, {counts['exists']} already there, {counts['failed']} failed")
-    if counts["failed"]:
-        raise typer.Exit(1)
+    code = exit_code(counts["done"] + counts["exists"], counts["failed"])
+    if code:
+        raise typer.Exit(code)

@@ -8,7 +8,7 @@ import typer
 
 from filmcolor.cli import options as opt
 from filmcolor.cli.options import check_hardware, config_from, default
-from filmcolor.cli.render import VideoProgress, plural, say, warn
+from filmcolor.cli.render import VideoProgress, exit_code, plural, say, warn
 from filmcolor.config import FramesConfig
 from filmcolor.errors import UserError
 
@@ -17,7 +17,7 @@ _F = FramesConfig
 
 def frames(
     input: Path = typer.Argument(
-        ..., metavar="folder", help="A folder of images, searched recursively."
+        ..., metavar="folder", help="A folder of images, searched recursively, or one image."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Folder to write the results to."),
     style: Path | None = typer.Option(
@@ -46,21 +46,23 @@ def frames(
     ),
     max_pixels: int | None = opt.MAX_PIXELS,
 ) -> None:
-    """Colorize every image in a folder, to the same relative paths, sizes and formats."""
+    """Colorize every image in a folder (or one image), to the same relative paths, sizes and
+    formats under the output folder."""
     cfg = config_from(FramesConfig, dict(locals()))
     from filmcolor.colorizer import Colorizer
+    from filmcolor.images import IMAGE_SUFFIXES
     from filmcolor.stills import colorize_folder
     from filmcolor.styles import style_palette, style_vector
 
     folder = cfg.input
-    if folder.is_file():
+    if folder.is_file() and folder.suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(
-            f"{folder} is a file; `frames` takes a folder of images "
-            f"(`filmcolor colorize {folder}` colorizes a film)"
+            f"{folder} is not an image ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            f"`filmcolor colorize {folder}` colorizes a film"
         )
-    if not folder.is_dir():
-        raise UserError(f"not a folder: {folder}")
-    if output.resolve() == folder.resolve():
+    if not folder.exists():
+        raise UserError(f"not found: {folder}")
+    if output.resolve() == (folder.parent if folder.is_file() else folder).resolve():
         raise UserError("the output folder is the input folder; the originals would be replaced")
     if hints is not None and not hints.is_dir():
         raise UserError(f"--hints: not a folder: {hints}")
@@ -93,8 +95,13 @@ def frames(
         warn("damaged", f"{why}; colorized anyway")
     say(
         f"{plural(len(result.written), 'image')} written to {output}, "
-        f"{len(result.skipped)} skipped"
+        + (
+            f"{len(result.existing)} already there (--overwrite replaces them), "
+            * bool(result.existing)
+        )
+        + f"{len(result.skipped)} skipped"
         + (f", {len(result.damaged)} damaged" * bool(result.damaged))
     )
-    if not result.written and result.skipped:
-        raise typer.Exit(1)
+    code = exit_code(len(result.written) + len(result.existing), len(result.skipped))
+    if code:
+        raise typer.Exit(code)

@@ -88,7 +88,8 @@ PRECISION = typer.Option(default(_C, "precision"), "--precision", help=f"{one_of
 TEMPERATURE = typer.Option(
     default(_C, "temperature"),
     "--temperature",
-    help="Annealed-mean temperature (colour-bin models), above 0.",
+    help="Annealed-mean temperature (colour-bin models), above 0; lower is more vivid "
+    "[default: the one saved with the model].",
 )
 MAX_PIXELS = typer.Option(
     default(_C, "max_pixels"), "--max-pixels", **limits("max_pixels"), help=_max_pixels_help()

@@ -15,6 +15,19 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Exit codes, as ffmpeg and rsync use them: 0 = everything asked for was done (or was already
+# there), 1 = an error and nothing done, 2 = a usage error (Click), 3 = partly done (some films
+# or images done, the others failed or skipped: the summary names them), 130 = Ctrl-C.
+EXIT_PARTLY = 3
+
+
+def exit_code(done: int, not_done: int) -> int:
+    """0 when nothing asked for was left undone, else :data:`EXIT_PARTLY` or 1."""
+    if not not_done:
+        return 0
+    return EXIT_PARTLY if done else 1
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear line on stderr and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -110,7 +123,10 @@ class VideoProgress:
         """A :class:`filmcolor.progress.Progress` report."""
         if p.stage == "shots":
             self._update(
-                "shots", "finding shots" + (f": {p.shots}" if p.shots else ""), p.done, p.total
+                "shots",
+                "finding shots" + (f", {p.shots} found" if p.shots else ""),
+                p.done,
+                p.total,
             )
         elif p.stage == "resume":
             self.bar.console.print(
@@ -118,7 +134,7 @@ class VideoProgress:
                 highlight=False,
             )
         elif p.stage == "preview":
-            self._update("preview", f"picking frames: {p.shot}/{p.shots}", p.done, p.total)
+            self._update("preview", f"picking frames, shot {p.shot}/{p.shots}", p.done, p.total)
         else:
             self._update("colorize", f"colorizing shot {p.shot}/{p.shots}", p.done, p.total)
 

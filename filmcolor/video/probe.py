@@ -115,7 +115,7 @@ def probe(path: str | os.PathLike, max_pixels: int | None = None) -> VideoInfo:
         vs = container.streams.video[0]
         if is_still_format(container.format.name):
             raise VideoInputError(
-                f"{path} is a still image; `filmcolor frames FOLDER -o OUT` colorizes photographs"
+                f"{path} is a still image; `filmcolor frames {path} -o FOLDER` colorizes it"
             )
         check_pixels(vs.codec_context.width, vs.codec_context.height, max_pixels, str(path))
         first = None
