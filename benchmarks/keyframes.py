@@ -64,7 +64,6 @@ from filmcolor.keyframes import keyframe_name  # noqa: E402
 from filmcolor.stills import colorize_image  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-STRENGTHS = (0.25, 0.5, 0.75, 1.0)
 HINT_COUNTS = (5, 20, 50)
 PATCH = 7
 ANCHORS = {
@@ -124,7 +123,8 @@ def measure_clip(clip, args: argparse.Namespace, startup: float) -> dict:
         "automatic": ["--shots", plain_list],
         "keyframes": ["--shots", plain_list, "--keyframes", keys],
         **{
-            f"style_{s}": ["--shots", styled, "--style-strength", str(s)] for s in (0.0, *STRENGTHS)
+            f"style_{s}": ["--shots", styled, "--style-strength", str(s)]
+            for s in (0.0, *args.strengths)
         },
     }
     films = {}
@@ -267,6 +267,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2 clips of 2 shots")
     parser.add_argument("--model", help=".safetensors checkpoint [default: the shipped model]")
     parser.add_argument("--shot-frames", type=int, default=24, help="frames per shot")
+    parser.add_argument(
+        "--strengths",
+        default=str(DEFAULT_STYLE_STRENGTH),
+        help="--style-strength values to run besides 0, comma-separated (e.g. 0.25,0.5,0.75,1)",
+    )
     parser.add_argument("--list", action="append", default=None, help="photo lists for hints")
     parser.add_argument("--photos-limit", type=int, default=None, help="first N photos per list")
     parser.add_argument("--skip-clips", action="store_true")
@@ -276,6 +281,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "keyframes.json"))
     args = parser.parse_args(argv)
     args.list = args.list or ["train/lists/photos_val.txt"]
+    args.strengths = [float(x) for x in args.strengths.split(",") if x]
     return args
 
 
