@@ -154,13 +154,18 @@ def plan_streams(info: VideoInfo, output: Path) -> tuple[StreamPlan, ...]:
     return tuple(plans)
 
 
+_PROBE_PACKETS = 2000  # packets read to find a stream's first one for the dry run
+
+
 def _holds(source: Path, index: int, output: Path) -> bool:
     """Whether ``output``'s container takes stream ``index`` of ``source`` as it is: its
     first packet muxed to the null device, header and trailer included.
 
     The muxer's codec list is not enough: FFmpeg's MP4 muxer lists PCM, yet refuses stereo
     or 5.1 PCM when it writes its index at the end (``unsupported channel layout``, EINVAL),
-    which would be after the whole colour pass.
+    which would be after the whole colour pass. Only the first :data:`_PROBE_PACKETS` packets
+    of the file are read: a stream that has none among them (sparse subtitles) is muxed
+    without a packet, header and trailer only.
     """
     try:
         with (
@@ -169,8 +174,10 @@ def _holds(source: Path, index: int, output: Path) -> bool:
         ):
             stream = src.streams[index]
             copy = out.add_stream_from_template(stream)
-            for packet in src.demux(stream):
-                if packet.size and packet.dts is not None:
+            for n, packet in enumerate(src.demux()):
+                if n == _PROBE_PACKETS:
+                    break
+                if packet.stream.index == index and packet.size and packet.dts is not None:
                     packet.stream = copy
                     out.mux(packet)
                     break
