@@ -486,6 +486,23 @@ def variants(clip: Path, model_path: Path, folder: Path) -> dict:
     return {"frames_per_s": rows}
 
 
+def compare(paths: list[Path], folder: Path, args) -> dict:
+    """Full ``colorize`` of one clip with each model in turn, ``--repeats`` rounds, so that two
+    models are timed in the same run and the machine's drift falls on both alike."""
+    clip = write_film(folder / f"compare{args.frames}.mp4", args.frames)
+    rounds: dict[str, list[float]] = {str(p): [] for p in paths}
+    for _ in range(args.repeats):
+        for path in paths:
+            fps = colorize_run(clip, Colorizer.load(path), folder)["frames_per_s"]
+            rounds[str(path)].append(fps)
+            print(json.dumps({str(path): fps}), file=sys.stderr, flush=True)
+    out = {k: {"frames_per_s": v, "mean": round(float(np.mean(v)), 2)} for k, v in rounds.items()}
+    first = out[str(paths[0])]["mean"]
+    for v in out.values():
+        v["vs_first"] = round(v["mean"] / first, 3)
+    return out
+
+
 # Memory.
 
 
@@ -724,8 +741,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="back-to-back pairs of runs")
     parser.add_argument("--baseline", help="commit to compare with [default: before segments]")
     parser.add_argument("--torchrun", action="store_true", help="with --segments: 2 processes")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        help="only: full colorize with each of these models, "
+        "alternated --repeats times on one --frames clip",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
+    if args.compare:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = {"machine": machine(), "frames": args.frames, "size": f"{W}x{H}"}
+            report["compare"] = compare(args.compare, Path(tmp), args)
+        print(json.dumps(report, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        return
 
     dtypes = ["fp32", "bf16"] if bf16_supported(CPU) else ["fp32"]
     peaks = {k: matmul_peak(DTYPES[k]) for k in dtypes}
