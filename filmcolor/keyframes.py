@@ -28,7 +28,8 @@ from filmcolor.files import atomic_output
 from filmcolor.hints import Hints, find_hints
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image
 from filmcolor.progress import Progress, ProgressFn
-from filmcolor.shots import Shot, ShotList, analyse, check_starts, read_shot_list, write_csv
+from filmcolor.shotlist import ShotList, check_starts, read_shot_list, write_csv
+from filmcolor.shots import Shot, analyse
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.probe import VideoInfo, luma_format, probe
 

@@ -40,7 +40,8 @@ from filmcolor.pass2 import run_pass2, segment_job
 from filmcolor.plan import WarnFn, plan_film, shot_palettes
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.segments import Parts, fingerprint
-from filmcolor.shots import Shot, read_shot_list
+from filmcolor.shotlist import read_shot_list
+from filmcolor.shots import Shot
 from filmcolor.video.decode import DecodeReport, decode_span
 from filmcolor.video.mux import (
     VideoOutputError,

@@ -19,7 +19,8 @@ from filmcolor.config import ColorizeConfig
 from filmcolor.palette import Palette
 from filmcolor.progress import ProgressFn
 from filmcolor.segments import Plan, plan_segments
-from filmcolor.shots import Shot, analyse, check_starts, read_shot_list, shots_from_cuts
+from filmcolor.shotlist import check_starts, read_shot_list
+from filmcolor.shots import Shot, analyse, shots_from_cuts
 from filmcolor.styles import csv_styles, parse_reference, style_palette, style_vector
 from filmcolor.video.probe import VideoInfo
 

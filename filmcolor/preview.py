@@ -34,7 +34,8 @@ from filmcolor.pass2 import Frame, Pass2, colour_frame
 from filmcolor.plan import WarnFn, plan_shots, shot_palettes
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.propagate import KeyframeStage
-from filmcolor.shots import Shot, ShotListError, read_shot_list, write_csv
+from filmcolor.shotlist import ShotListError, read_shot_list, write_csv
+from filmcolor.shots import Shot
 from filmcolor.timecode import format_time
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.mux import choose_output_format

@@ -27,7 +27,7 @@ from filmcolor.errors import UserError
 from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image, read_luma
 from filmcolor.models.color import gray_to_lightness
 from filmcolor.palette import Palette, palette_of_rgb
-from filmcolor.shots import ShotList
+from filmcolor.shotlist import ShotList
 from filmcolor.timecode import format_time, parse_time
 from filmcolor.video.decode import decode_video, luma_plane
 from filmcolor.video.probe import luma_format, probe

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from filmcolor.cli import app
 from filmcolor.config import ConfigError, KeyframesConfig
 from filmcolor.keyframes import KeyframeError, check_luma, read_keyframes
-from filmcolor.shots import read_shot_list, shots_from_cuts
+from filmcolor.shotlist import read_shot_list
+from filmcolor.shots import shots_from_cuts
 from filmcolor.video.probe import probe
 
 runner = CliRunner()

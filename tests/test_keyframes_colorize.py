@@ -21,7 +21,8 @@ from filmcolor.config import ColorizeConfig
 from filmcolor.parts import PartsWriter
 from filmcolor.pipeline import colorize_video
 from filmcolor.segments import parts_folder, saved
-from filmcolor.shots import shots_from_cuts, write_csv
+from filmcolor.shotlist import write_csv
+from filmcolor.shots import shots_from_cuts
 
 W, H, STEP = 64, 48, 2  # frame size; the camera pans STEP px a frame
 

@@ -11,7 +11,8 @@ from test_styles import CUTS, write_reference
 
 from filmcolor.pipeline import ColorizeConfig, colorize_video
 from filmcolor.preview import PreviewError, preview_video
-from filmcolor.shots import read_csv, read_shot_list, shots_from_cuts, write_csv
+from filmcolor.shotlist import read_csv, read_shot_list, write_csv
+from filmcolor.shots import shots_from_cuts
 
 
 @pytest.fixture

@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 from media import shot_frames, write_clip
 
-from filmcolor.shots import (
-    ShotListError,
-    analyse,
-    detect,
-    read_csv,
-    shots_from_cuts,
-    small_gray,
-    write_csv,
-)
+from filmcolor.shotlist import ShotListError, read_csv, write_csv
+from filmcolor.shots import analyse, detect, shots_from_cuts, small_gray
 
 
 @pytest.mark.parametrize("detector", ["content", "adaptive"])

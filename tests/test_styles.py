@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from filmcolor.cli import app
 from filmcolor.colorizer import Colorizer, thumb224
 from filmcolor.pipeline import ColorizeConfig, colorize_video
-from filmcolor.shots import shots_from_cuts, write_csv
+from filmcolor.shotlist import write_csv
+from filmcolor.shots import shots_from_cuts
 from filmcolor.styles import (
     StyleImageError,
     csv_styles,
@@ -108,7 +109,7 @@ def test_a_per_shot_style_changes_that_shot_and_no_other(tmp_path, shipped):
 
 
 def test_shots_that_share_a_reference_share_one_vector(tmp_path, colorizer, monkeypatch):
-    from filmcolor.shots import read_shot_list
+    from filmcolor.shotlist import read_shot_list
 
     (tmp_path / "refs").mkdir()
     write_reference(tmp_path / "refs" / "a.png")

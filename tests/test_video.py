@@ -11,7 +11,8 @@ from media import packets, read_video, write_clip
 
 from filmcolor.checks import AlreadyColourError
 from filmcolor.pipeline import ColorizeConfig, colorize_video
-from filmcolor.shots import shots_from_cuts, write_csv
+from filmcolor.shotlist import write_csv
+from filmcolor.shots import shots_from_cuts
 from filmcolor.styles import style_vector
 from filmcolor.video.mux import VideoOutputError, plan_streams
 from filmcolor.video.probe import VideoInputError, probe

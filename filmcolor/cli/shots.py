@@ -22,7 +22,8 @@ def shots(
 ) -> None:
     """List the shots of a video (correct the CSV and pass it to `colorize --shots`)."""
     cfg = config_from(ShotsConfig, dict(locals()))
-    from filmcolor.shots import analyse, write_csv
+    from filmcolor.shotlist import write_csv
+    from filmcolor.shots import analyse
 
     with VideoProgress() as progress:
         found = analyse(
