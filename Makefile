@@ -43,6 +43,8 @@ demo: install
 	@echo "Colorized clip:   $(DEMO_OUT)/sample_color.mp4  (input: examples/sample.mp4)"
 	@echo "Colorized stills: $(DEMO_OUT)/stills/  (input: examples/stills/)"
 	@echo "Before | after:   $(DEMO_OUT)/side_by_side.png"
+	@echo
+	@echo "To run filmcolor yourself:  . $(VENV)/bin/activate  (then: filmcolor --help)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from filmcolor.errors import UserError
 
-DEFAULT_RENDER_SIZE = 256  # short side the network runs at; see README "Render size"
+DEFAULT_RENDER_SIZE = 256  # short side the network runs at; benchmarks/README.md, Speed
 MIN_RENDER_SIZE = 32  # below, the network's 1/8-size features and the motion flow fail
-DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (README)
+DEFAULT_TEMPORAL = 0.8  # the blend strength s; chosen with benchmarks/flicker.py (its README)
 DEFAULT_SEGMENT_FRAMES = 3000  # pass 2 writes parts of whole shots this long
-DEFAULT_STYLE_STRENGTH = 0.75  # a reference's palette; benchmarks/keyframes.py (README)
+DEFAULT_STYLE_STRENGTH = 0.75  # a reference's palette; benchmarks/keyframes.py (its README)
 DEFAULT_CRF = 18  # x264/x265 quality when --crf is not given
 DEFAULT_THRESHOLDS = {  # cut detector -> its threshold when --threshold is not given
     "content": 27.0,  # PySceneDetect's 0-255 scale of frame difference

@@ -70,7 +70,7 @@ def despeckle(small: torch.Tensor) -> torch.Tensor:
     """A 5x5 median of each frame at the render size, (B, 1, h, w) -> the same: dust specks
     and scratches a few pixels wide, which the network turns into blotches of colour, are
     taken out of its input. Always on in pass 2 (``benchmarks/flicker.py`` measured it against
-    a 3x3 median, a bilateral filter and a temporal median, README "Old film"); the output's
+    a 3x3 median, a bilateral filter and a temporal median: benchmarks/README.md); the output's
     luma is untouched.
     """
     frames = small[:, 0].numpy()  # (B, h, w) float32
