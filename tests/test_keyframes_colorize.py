@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 
 import av
 import cv2
 import numpy as np
 import pytest
 from media import read_video, write_clip
-from test_segments import child_env, cli
+from test_segments import child_env, cli, kill_once_a_part_is_saved
 from typer.testing import CliRunner
 
 from filmcolor.cli import app
@@ -193,19 +192,7 @@ def test_sigkill_then_resume_with_keyframes_gives_the_uninterrupted_film(
         cli("colorize", path, "-o", whole, *args), env=child_env(), capture_output=True, text=True
     )
     assert ran.returncode == 0, ran.stderr
-    child = subprocess.Popen(
-        cli("colorize", path, "-o", resumed, *args, slow=True),
-        env=child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while (saved(resumed) or (0, 0))[0] < 1 and child.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL
+    assert kill_once_a_part_is_saved(path, resumed, *args) == -signal.SIGKILL
     assert saved(resumed) == (1, 2) and not resumed.exists()
     again = subprocess.run(
         cli("colorize", path, "-o", resumed, *args), env=child_env(), capture_output=True, text=True

@@ -48,6 +48,23 @@ def child_env(threads: int = 1) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "COLUMNS": "200"}
 
 
+def kill_once_a_part_is_saved(src: Path, output: Path, *args: str) -> int:
+    """A slowed ``colorize SRC -o OUTPUT ARGS`` in a child, SIGKILLed once a part is saved;
+    returns its exit code (minus the signal, unless it finished first)."""
+    child = subprocess.Popen(
+        cli("colorize", src, "-o", output, *args, slow=True),
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while (saved(output) or (0, 0))[0] < 1 and child.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    return child.wait()
+
+
 def opts(model: Path, codec: str) -> list:
     return ["--model", model, "--precision", "fp32", "--device", "cpu", "--render-size", "32",
             "--codec", codec, "--batch-size", "4", "--segment-frames", "16"]  # fmt: skip
@@ -74,19 +91,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_film(tmp_path, tiny_model, 
     )
     assert ran.returncode == 0, ran.stderr
 
-    child = subprocess.Popen(
-        cli("colorize", src, "-o", resumed, *args, slow=True),
-        env=child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while (saved(resumed) or (0, 0))[0] < 1 and child.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL  # killed mid-film, not finished
+    # killed mid-film, not finished
+    assert kill_once_a_part_is_saved(src, resumed, *args) == -signal.SIGKILL
     done, planned = saved(resumed)
     assert 1 <= done < planned == 4 and not resumed.exists()
 
