@@ -19,6 +19,10 @@ One run measures:
 - ``segments`` (``--segments``): full ``colorize`` written in segments against the commit
   before segments came in (a ``git worktree`` of it), run back to back on the same clip; with
   ``--torchrun``, 2 processes against 1 with the same total threads.
+- ``profile`` (``--profile``, only): one full ``colorize`` of a generated ``--frames`` clip with
+  pass 2's :class:`filmcolor.pass2.StageClock` on: wall and CPU ms per frame of every step of
+  the decode, network and encode threads (the encode thread also runs temporal, style and
+  keyframes), each thread's idle time (waits on its queues) and what no step accounts for.
 - ``targets``: each speed target (network >= 70% of the bf16 peak, colorize within 10% of the
   stage sum and >= 12 frames/s at 640x480, peak RSS flat in the film's length), met or not,
   with the numbers it rests on.
@@ -503,6 +507,70 @@ def compare(paths: list[Path], folder: Path, args) -> dict:
     return out
 
 
+def pass2_profile(folder: Path, args) -> dict:
+    """A full ``colorize`` (default settings) with pass 2's stage clock on; ms per frame."""
+    import filmcolor.pipeline as pipeline
+    from filmcolor.pass2 import StageClock
+
+    clip = write_film(folder / f"profile{args.frames}.mp4", args.frames)
+    model_path, _, what = bench_model(args.color_head, folder)
+    clock = StageClock()
+    real = pipeline.run_pass2
+
+    def with_clock(job, frames, writer):
+        job.clock = clock
+        return real(job, frames, writer)
+
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
+    pipeline.run_pass2 = with_clock
+    try:
+        c0 = time.process_time()
+        run = colorize_run(clip, Colorizer.load(model_path), folder)
+        process_cpu = time.process_time() - c0
+    finally:
+        pipeline.run_pass2 = real
+    n = run["frames"]
+    threads: dict = {}
+    for (thread, step), wall in clock.wall.items():
+        row = threads.setdefault(thread, {"steps": {}})
+        ms = {
+            "wall_ms": round(wall / n * 1e3, 3),
+            "cpu_ms": round(clock.cpu[thread, step] / n * 1e3, 3),
+            "calls": clock.calls[thread, step],
+        }
+        if step == "total":
+            row["total"] = ms
+        elif step.startswith("idle"):
+            row.setdefault("idle", {})[step] = ms
+        else:
+            row["steps"][step] = ms
+    for row in threads.values():
+        row["idle_wall_ms"] = round(sum(v["wall_ms"] for v in row.get("idle", {}).values()), 3)
+        busy = sum(v["wall_ms"] for v in row["steps"].values())
+        row["steps_wall_ms"] = round(busy, 3)
+        if "total" in row:
+            row["unaccounted_wall_ms"] = round(
+                row["total"]["wall_ms"] - busy - row["idle_wall_ms"], 3
+            )
+    return {
+        "clip": f"640x480, {n} frames, 25 fps, x264, a cut every 120 frames; default settings",
+        "model": what,
+        "load_at_start": uptime.strip(),
+        "colorize": run,
+        "pass2_wall_ms_per_frame": round((run["seconds"] - run["pass1_seconds"]) / n * 1e3, 2),
+        "process_cpu_ms_per_frame": round(process_cpu / n * 1e3, 2),
+        "threads": threads,
+        "notes": (
+            "ms per frame = the step's seconds over the run / frames; cpu_ms is "
+            "time.thread_time of the thread that calls the step, so it leaves out torch's "
+            "intra-op workers (network_ab) and x264's own threads (x264_write); idle = waiting "
+            "on a queue (idle_get: nothing to do, idle_put: the next stage is full); "
+            "unaccounted = the thread's total minus its steps and idle (batching, queue "
+            "hand-offs, the clock itself); pass 1 is outside pass 2's threads"
+        ),
+    }
+
+
 # Memory.
 
 
@@ -748,8 +816,22 @@ def main() -> None:
         help="only: full colorize with each of these models, "
         "alternated --repeats times on one --frames clip",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="only: pass 2's per-frame profile of one run"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = {"machine": machine(), "size": f"{W}x{H}"}
+            report["profile"] = pass2_profile(Path(tmp), args)
+            report["load_at_end"] = subprocess.run(
+                ["uptime"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+        print(json.dumps(report, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        return
     if args.compare:
         with tempfile.TemporaryDirectory() as tmp:
             report = {"machine": machine(), "frames": args.frames, "size": f"{W}x{H}"}

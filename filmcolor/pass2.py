@@ -21,12 +21,18 @@ The optical flow and the colour conversion run in the encode thread because Open
 the GIL: they overlap the network instead of following it (benchmarks/speed.py measures each
 stage, benchmarks/temporal_speed.py the flow). Only chrominance comes from the network: the Y
 plane written is the Y plane read.
+
+``Pass2.clock`` (a :class:`StageClock`, None by default) times every step of every thread and
+each thread's waits on its queues (``benchmarks/speed.py --profile``); off, a step costs one
+``is None`` test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -82,6 +88,35 @@ class Batch:
 _END = None  # the last message on every queue
 
 
+class StageClock:
+    """Wall and CPU (``time.thread_time``) seconds per (thread, step) of pass 2, summed over
+    the run, and how many times each step ran; ``"idle"`` steps are waits on a queue."""
+
+    def __init__(self) -> None:
+        self.wall: dict[tuple[str, str], float] = {}
+        self.cpu: dict[tuple[str, str], float] = {}
+        self.calls: dict[tuple[str, str], int] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, thread: str, step: str):
+        w0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            key = (thread, step)
+            self.wall[key] = self.wall.get(key, 0.0) + time.perf_counter() - w0
+            self.cpu[key] = self.cpu.get(key, 0.0) + time.thread_time() - c0
+            self.calls[key] = self.calls.get(key, 0) + 1
+
+
+_OFF = contextlib.nullcontext()
+
+
+def _step(job: Pass2, thread: str, step: str):
+    """A context timing ``step`` of ``thread`` on ``job.clock``; nothing when it is None."""
+    return _OFF if job.clock is None else job.clock(thread, step)
+
+
 @dataclass
 class Pass2:
     """What the stages of pass 2 share: the model, the shots and their vectors, the formats."""
@@ -101,6 +136,7 @@ class Pass2:
     keys: KeyframeStage | None = None  # the run's keyframes (--keyframes)
     palettes: dict[int, Palette] = field(default_factory=dict)  # shot -> its reference's
     style_strength: float = 0.0  # how far a*b* follow that palette
+    clock: StageClock | None = None  # times each step of each thread (benchmarks/speed.py)
 
     def __post_init__(self) -> None:
         self.lut = self.luma.lightness_table()
@@ -119,10 +155,32 @@ class FrameWriter(Protocol):
 # The stages.
 
 
-def decode(frames: Iterable[av.VideoFrame], put: Callable[[Frame | None], None]) -> None:
+def decode(
+    frames: Iterable[av.VideoFrame],
+    put: Callable[[Frame | None], None],
+    clock: StageClock | None = None,
+) -> None:
     """Decode thread: every decoded video frame as a :class:`Frame` (its luma, its pts)."""
+    if clock is not None:
+        return _decode_timed(iter(frames), put, clock)
     for frame in frames:
         put(Frame(luma_plane(frame), frame.pts))
+    put(_END)
+
+
+def _decode_timed(
+    frames: Iterator[av.VideoFrame], put: Callable[[Frame | None], None], clock: StageClock
+) -> None:
+    """:func:`decode` with each step on ``clock``."""
+    while True:
+        with clock("decode", "demux_decode"):
+            frame = next(frames, None)
+        if frame is None:
+            break
+        with clock("decode", "luma_plane"):
+            item = Frame(luma_plane(frame), frame.pts)
+        with clock("decode", "idle_put"):
+            put(item)
     put(_END)
 
 
@@ -147,19 +205,26 @@ def add_colour(job: Pass2, batch: Batch) -> None:
     """The network: each frame's a*b* at the render size, from its shot's global vector."""
     if not batch.frames:
         return
-    y = np.stack([f.y for f in batch.frames])  # (B, H, W) code values
-    lightness = torch.from_numpy(lightness_of(y, job.lut_np))[:, None]  # (B, 1, H, W) L*
+    with _step(job, "network", "lightness"):
+        y = np.stack([f.y for f in batch.frames])  # (B, H, W) code values
+        lightness = torch.from_numpy(lightness_of(y, job.lut_np))[:, None]  # (B, 1, H, W) L*
     g = job.vectors.get(batch.shot)
     if g is None:  # a shot too short to be sampled in pass 1: use its first frames
-        l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.samples]])
-        g = job.vectors[batch.shot] = job.colorizer.global_vector(l224).mean(0, keepdim=True)
-    small = despeckle(job.colorizer.shrink(normalize_l(lightness)))  # (B, 1, h, w) render size
+        with _step(job, "network", "global_vector"):
+            l224 = torch.stack([thumb224(f.y, job.lut) for f in batch.frames[: job.samples]])
+            g = job.colorizer.global_vector(l224).mean(0, keepdim=True)
+            job.vectors[batch.shot] = g
+    with _step(job, "network", "shrink_despeckle"):
+        small = despeckle(job.colorizer.shrink(normalize_l(lightness)))  # (B, 1, h, w)
     if job.temporal:
-        small = job.level(batch.shot, small)  # brightness flicker out of the input only
-    ab = job.colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
-    for i, f in enumerate(batch.frames):
-        f.ab = np.ascontiguousarray(ab[i])
-        f.gray = gray8(small[i, 0]) if job.temporal else None
+        with _step(job, "network", "level"):
+            small = job.level(batch.shot, small)  # brightness flicker out of the input only
+    with _step(job, "network", "network_ab"):
+        ab = job.colorizer.ab(small, g).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
+    with _step(job, "network", "to_frames"):
+        for i, f in enumerate(batch.frames):
+            f.ab = np.ascontiguousarray(ab[i])
+            f.gray = gray8(small[i, 0]) if job.temporal else None
 
 
 def colour_frame(job: Pass2, shot: int, y: np.ndarray) -> np.ndarray:
@@ -202,8 +267,12 @@ def encode(job: Pass2, batch: Batch, writer: FrameWriter, matrix: np.ndarray) ->
     """Encode thread: full-size L* + a*b* -> Cb, Cr; the original Y; to the writer."""
     fmt, bits = job.fmt, job.luma.bits
     for f in batch.frames:
-        cb, cr = lab_to_chroma(lightness_of(f.y, job.lut_np), f.ab, fmt, matrix)
-        writer.write_frame(make_frame(scale_luma(f.y, bits, fmt.bits), cb, cr, fmt), f.pts)
+        with _step(job, "encode", "lab_to_chroma"):
+            cb, cr = lab_to_chroma(lightness_of(f.y, job.lut_np), f.ab, fmt, matrix)
+        with _step(job, "encode", "make_frame"):
+            frame = make_frame(scale_luma(f.y, bits, fmt.bits), cb, cr, fmt)
+        with _step(job, "encode", "x264_write"):
+            writer.write_frame(frame, f.pts)
 
 
 def _run_network(job: Pass2, frames: Iterator[Frame], put: Callable[[Batch | None], None]) -> int:
@@ -211,9 +280,11 @@ def _run_network(job: Pass2, frames: Iterator[Frame], put: Callable[[Batch | Non
     n, shot = 0, 0
     for batch in batches(job, frames):
         if job.keys is not None:
-            job.keys.prepare(job, batch.shot)  # once per keyframed shot, before its frames
+            with _step(job, "network", "keyframes_prepare"):
+                job.keys.prepare(job, batch.shot)  # once per keyframed shot, before its frames
         add_colour(job, batch)
-        put(batch)
+        with _step(job, "network", "idle_put"):
+            put(batch)
         n, shot = n + len(batch.frames), batch.shot
         if job.on_progress and len(batch.frames) == job.batch_size:
             job.on_progress(
@@ -267,6 +338,19 @@ class _Queue:
             yield item
 
 
+def _timed_gets(job: Pass2, items: Iterator[Frame]) -> Iterator[Frame]:
+    """``items``, each wait for one on ``job.clock`` as the network thread's idle time."""
+    if job.clock is None:
+        yield from items
+        return
+    while True:
+        with job.clock("network", "idle_get"):
+            item = next(items, _END)
+        if item is _END:
+            return
+        yield item
+
+
 def run_pass2(job: Pass2, frames: Iterable[av.VideoFrame], writer: FrameWriter) -> int:
     """Run the three threads of pass 2 from decoded ``frames`` to ``writer``; the first error
     (or Ctrl-C) stops all of them. Returns the number of frames written."""
@@ -289,14 +373,29 @@ def run_pass2(job: Pass2, frames: Iterable[av.VideoFrame], writer: FrameWriter) 
         return threading.Thread(target=run, name=f"filmcolor-{name}", daemon=True)
 
     def encode_all() -> None:
-        for batch in q_out:
-            follow_motion(job, batch)
-            match_style(job, batch)
-            carry_keyframes(job, batch)
+        batches = iter(q_out)
+        while True:
+            with _step(job, "encode", "idle_get"):
+                batch = next(batches, None)
+            if batch is None:
+                break
+            with _step(job, "encode", "follow_motion"):
+                follow_motion(job, batch)
+            with _step(job, "encode", "match_style"):
+                match_style(job, batch)
+            with _step(job, "encode", "carry_keyframes"):
+                carry_keyframes(job, batch)
             encode(job, batch, writer, matrix)
 
-    decoder = thread("decode", lambda: decode(frames, q_in.put))
-    encoder = thread("encode", encode_all)
+    def timed_thread(name: str, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with _step(job, name, "total"):
+                fn()
+
+        return run
+
+    decoder = thread("decode", timed_thread("decode", lambda: decode(frames, q_in.put, job.clock)))
+    encoder = thread("encode", timed_thread("encode", encode_all))
     q_in.feeder = decoder
     decoder.start()
     encoder.start()
@@ -306,7 +405,8 @@ def run_pass2(job: Pass2, frames: Iterable[av.VideoFrame], writer: FrameWriter) 
         torch.set_num_threads(job.threads)  # the other cores decode, convert and encode
     done = 0
     try:
-        done = _run_network(job, iter(q_in), q_out.put)
+        with _step(job, "network", "total"):
+            done = _run_network(job, _timed_gets(job, iter(q_in)), q_out.put)
         encoder.join()
         finished = not errors
     except _Stop:

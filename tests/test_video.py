@@ -361,3 +361,30 @@ def test_interlaced_input_is_warned_about(tmp_path, colorizer):
     assert probe(src).interlaced
     result = run(src, tmp_path / "o.mp4", colorizer)
     assert any("interlaced" in w for w in result.warnings)
+
+
+def test_stage_clock_times_every_thread_without_changing_the_output(
+    tmp_path, colorizer, monkeypatch
+):
+    """pass 2 with its StageClock on writes the same frames, and times each thread's steps."""
+    import filmcolor.pipeline as pipeline
+    from filmcolor.pass2 import StageClock
+
+    src = tmp_path / "clip.mkv"
+    write_clip(src, n=12, codec="ffv1", pix_fmt="gray")
+    run(src, tmp_path / "off.mkv", colorizer, codec="ffv1", batch_size=4, style=None)
+    clock, real = StageClock(), pipeline.run_pass2
+
+    def with_clock(job, frames, writer):
+        job.clock = clock
+        return real(job, frames, writer)
+
+    monkeypatch.setattr(pipeline, "run_pass2", with_clock)
+    run(src, tmp_path / "on.mkv", colorizer, codec="ffv1", batch_size=4, style=None)
+    off, on = read_video(tmp_path / "off.mkv"), read_video(tmp_path / "on.mkv")
+    assert off["u"] is not None
+    assert all(np.array_equal(off[k], on[k]) for k in ("y", "u", "v"))
+    assert clock.calls["decode", "luma_plane"] == 12
+    assert clock.calls["network", "network_ab"] == 3
+    assert clock.calls["encode", "x264_write"] == 12
+    assert {t for t, s in clock.wall if s == "total"} == {"decode", "network", "encode"}
