@@ -792,6 +792,14 @@ def targets(report: dict) -> dict:
     return t
 
 
+def report_json(report: dict, out: Path | None) -> None:
+    """Print a benchmark's report as JSON, and also write it to ``out`` when one is given."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=600, help="frames of the stage clip")
@@ -828,17 +836,13 @@ def main() -> None:
             report["load_at_end"] = subprocess.run(
                 ["uptime"], capture_output=True, text=True, check=False
             ).stdout.strip()
-        print(json.dumps(report, indent=1))
-        if args.out:
-            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        report_json(report, args.out)
         return
     if args.compare:
         with tempfile.TemporaryDirectory() as tmp:
             report = {"machine": machine(), "frames": args.frames, "size": f"{W}x{H}"}
             report["compare"] = compare(args.compare, Path(tmp), args)
-        print(json.dumps(report, indent=1))
-        if args.out:
-            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        report_json(report, args.out)
         return
 
     dtypes = ["fp32", "bf16"] if bf16_supported(CPU) else ["fp32"]
@@ -881,10 +885,7 @@ def main() -> None:
         if args.segments:
             report["segments"] = segments(model_path, folder, args)
     report["targets"] = targets(report)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report_json(report, args.out)
 
 
 if __name__ == "__main__":

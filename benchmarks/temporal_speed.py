@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/speed.py
 
-from speed import machine, write_film  # noqa: E402
+from speed import machine, report_json, write_film  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 _CLI = """
@@ -119,10 +119,7 @@ def main() -> None:
         "summary": summary,
         "machine": {**machine(), "load_average": [round(x, 2) for x in os.getloadavg()]},
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report_json(report, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from speed import film_frames, machine, write_film  # noqa: E402
+from speed import film_frames, machine, report_json, write_film  # noqa: E402
 
 from filmcolor.color import OutputFormat  # noqa: E402
 from filmcolor.config import DEFAULT_CRF  # noqa: E402
@@ -158,10 +158,7 @@ def main() -> None:
         report.update(measure(clip, frames, folder, args.repeats))
     end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     report["load_at_end"] = end
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report_json(report, args.out)
 
 
 if __name__ == "__main__":
