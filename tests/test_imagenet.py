@@ -110,3 +110,25 @@ def test_loading_the_shipped_model_imports_no_weights_package():
         f"sys.exit(int({imagenet.PACKAGE!r} in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("stages", [0, 3])
+def test_tune_stages_trains_the_last_encoder_stages_at_the_lower_rate(stages):
+    from filmcolor.train.config import TrainConfig
+    from filmcolor.train.loop import build_model, build_optimizer
+
+    cfg = TrainConfig(preset="imagenet", tune_stages=stages, optimizer="adam", lr=1e-3)
+    model = build_model(cfg, num_classes=0)
+    enc = model.encoder
+    tuned = {
+        id(p)
+        for part in [*enc.stages[-stages:], enc.head] * bool(stages)
+        for p in part.parameters()
+    }
+    assert {id(p) for p in enc.parameters() if p.requires_grad} == tuned
+    opt, _ = build_optimizer(cfg, model, total_steps=10)
+    groups = [{id(p) for p in g["params"]} for g in opt.param_groups]
+    decoder = {id(p) for n, p in model.named_parameters() if not n.startswith("encoder.")}
+    assert groups[0] == decoder
+    assert groups[1:] == ([tuned] if stages else [])
+    assert [g["lr"] for g in opt.param_groups[1:]] == ([1e-3 * cfg.encoder_lr] if stages else [])

@@ -43,7 +43,16 @@ def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
     """The network to train: the preset's (``--init imagenet``: with the ImageNet encoder), or
     the ``--init`` weights' with the run's overrides (classes, width, colour head); layers whose
     shape changed start fresh. A model with an encoder keeps the ImageNet classifier's classes,
-    the targets of its distillation."""
+    the targets of its distillation, and its encoder is frozen but for its last
+    ``tune_stages`` stages (:func:`imagenet.set_trainable`)."""
+    model = _initial_model(cfg, num_classes)
+    if model.encoder is not None:
+        imagenet.set_trainable(model, cfg.tune_stages)
+    return model
+
+
+def _initial_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
+    """:func:`build_model`'s network and weights, before any freezing."""
     overrides: dict = {}
     if cfg.width:
         overrides["width"] = cfg.width
@@ -73,14 +82,13 @@ def build_model(cfg: TrainConfig, num_classes: int) -> ColorizationNet:
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, total_steps: int):
     """The optimizer and its schedule: ADADELTA at a constant rate (the paper's), or AdamW /
-    SGD with momentum under a linear warm-up and a cosine decay. An encoder is frozen but for
-    its last ``tune_stages`` stages, which learn at ``encoder_lr`` times the rate."""
+    SGD with momentum under a linear warm-up and a cosine decay, over the parameters that
+    require gradients; those of an encoder learn at ``encoder_lr`` times the rate."""
     lr = cfg.lr or DEFAULT_LR[cfg.optimizer]
-    params: list[dict] = [{"params": list(model.parameters())}]
-    if model.encoder is not None:
-        tuned = imagenet.set_trainable(model, cfg.tune_stages)
-        rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-        params = [{"params": rest}] + [{"params": tuned, "lr": lr * cfg.encoder_lr}] * bool(tuned)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    rest = [p for n, p in named if not n.startswith("encoder.")]
+    tuned = [p for n, p in named if n.startswith("encoder.")]
+    params = [{"params": rest}] + [{"params": tuned, "lr": lr * cfg.encoder_lr}] * bool(tuned)
     if cfg.optimizer == "adadelta":
         opt = torch.optim.Adadelta(params, lr=lr)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
