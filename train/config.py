@@ -93,7 +93,7 @@ class TrainConfig:
             ("alpha", 0.0, None),
             ("min_color_std", 0.0, None),
             ("min_chroma", 0.0, None),
-            ("width", 0.0, None),
+            ("width", 1 / 16, None),  # the paper's narrowest layer (64) keeps 4 channels
             ("lr", 0.0, None),
             ("epochs", 0.0, None),
             ("batch_size", 1, None),

@@ -3,6 +3,7 @@ config: defaults, choices and limits are read from :mod:`filmcolor.config`, neve
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,21 @@ def default(config: type, name: str) -> Any:
 
 
 def limits(name: str) -> dict:
-    """``min=``/``max=`` for Typer, from :data:`filmcolor.config.LIMITS`."""
+    """``min=``/``max=`` for Typer, from :data:`filmcolor.config.LIMITS`; a float option gets a
+    parser instead, because Click's float range lets ``nan`` through its comparisons and then
+    calls it too large."""
     low, high = LIMITS[name]
-    return {"min": low, "max": high}
+    if not (isinstance(low, float) or isinstance(high, float)):
+        return {"min": low, "max": high}
+    span = f"{low} to {high}" if high is not None else f"{low} or more"
+
+    def finite_in_range(text: str) -> float:
+        number = float(text)  # a ValueError is Click's "not a valid float"
+        if not (math.isfinite(number) and low <= number and (high is None or number <= high)):
+            raise ValueError(f"{text} is not a number from {span}")
+        return number
+
+    return {"parser": finite_in_range, "metavar": f"<{span}>"}
 
 
 def one_of(choices: tuple[str, ...]) -> str:
