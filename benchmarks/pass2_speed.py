@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -48,8 +49,9 @@ from filmcolor.weights import read_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
 from speed import (  # noqa: E402
+    CLI_CHILD,
+    REPO,
     OutputFormat,
-    cli_seconds,
     decode_fps,
     encode_speed,
     local_flops,
@@ -174,34 +176,66 @@ def stages(clip: Path, folder: Path, model: Path, frames: int, seconds: float, p
 # Before and after.
 
 
+# The CLI in a child, as speed.py runs it, also printing its peak RSS when it exits.
+CLI_CHILD_RSS = (
+    "import atexit, sys\n"
+    "def _rss():\n"
+    "    hwm = next(ln for ln in open('/proc/self/status') if ln.startswith('VmHWM'))\n"
+    "    print('peak_rss_kb', hwm.split()[1], file=sys.stderr)\n"
+    "atexit.register(_rss)\n" + CLI_CHILD
+)
+
+
+def cli_run(args: list[str], env: dict) -> dict:
+    """``filmcolor`` in a child: the seconds it reports, its peak RSS and which filmcolor ran."""
+    child = subprocess.run(
+        [sys.executable, "-c", CLI_CHILD_RSS, *args],
+        capture_output=True, text=True, env=env, check=False,
+        cwd=tempfile.gettempdir(),  # not this checkout: `-c` puts the working folder first
+    )  # fmt: skip
+    if child.returncode != 0:
+        raise RuntimeError(f"colorize failed: {child.stderr[-800:]}")
+    lines = child.stderr.splitlines()
+    return {
+        "seconds": float(re.findall(r" in ([\d.]+) s", " ".join(child.stdout.split()))[-1]),
+        "peak_rss_mb": int(next(ln for ln in lines if ln.startswith("peak_rss_kb")).split()[1])
+        / 1024,
+        "filmcolor": next(ln for ln in lines if ln.startswith("filmcolor from")).split()[-1],
+    }
+
+
 def alternated(clip: Path, folder: Path, rev: str, rounds: int) -> dict:
     """Full ``colorize`` of ``clip`` with this checkout and with ``rev``, alternated."""
     sha = subprocess.run(
-        ["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+        ["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout.strip()
     tree = worktree(rev, folder)
     model = shutil.copy(tree / "filmcolor" / "weights" / "default.safetensors", folder)
     common = ["colorize", str(clip), "--overwrite", "--model", str(model)]
     env = dict(os.environ)
     runs: dict[str, list[float]] = {"after": [], "before": []}
+    rss: dict[str, list[float]] = {"after": [], "before": []}
     try:
         for _ in range(rounds):  # alternate, so slow phases of the machine hit both
-            sec, where = cli_seconds(common + ["-o", str(folder / "after.mp4")], env)
-            assert str(tree) not in where, where
-            runs["after"].append(sec)
-            base_env = {**env, "PYTHONPATH": str(tree)}
-            sec, where = cli_seconds(common + ["-o", str(folder / "before.mp4")], base_env)
-            assert where.startswith(str(tree)), where
-            runs["before"].append(sec)
+            for name, run_env in (("after", env), ("before", {**env, "PYTHONPATH": str(tree)})):
+                run = cli_run(common + ["-o", str(folder / f"{name}.mp4")], run_env)
+                assert run["filmcolor"].startswith(str(tree)) == (name == "before"), run
+                runs[name].append(run["seconds"])
+                rss[name].append(round(run["peak_rss_mb"], 1))
             print(json.dumps({k: v[-1] for k, v in runs.items()}), file=sys.stderr, flush=True)
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False)
-    return {"before_commit": sha, "model": "the before commit's default weights", "seconds": runs}
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False, cwd=REPO)
+    return {
+        "before_commit": sha,
+        "model": "the before commit's default weights",
+        "seconds": runs,
+        "peak_rss_mb": rss,
+    }
 
 
 def targets(report: dict, frames: int) -> dict:
     """Issue 23's ratios, each measured in this run (medians of the alternated runs)."""
-    runs = report["colorize"]["seconds"]
+    runs, rss = report["colorize"]["seconds"], report["colorize"]["peak_rss_mb"]
     after, before = statistics.median(runs["after"]), statistics.median(runs["before"])
     fps = frames / after
     checks = [  # name, ratio, at least (True) or at most, bound
@@ -210,6 +244,7 @@ def targets(report: dict, frames: int) -> dict:
         ("colorize_vs_peer_network", fps / report["peer"]["frames_per_s"], True, 3.5),
         ("colorize_vs_io_floor", fps / report["io_floor"]["frames_per_s"], True, 0.25),
         ("network_share_of_bf16_peak", report["stages"]["network_share_of_bf16_peak"], True, 0.7),
+        ("peak_rss_after_vs_before", max(rss["after"]) / max(rss["before"]), False, 1.02),
     ]
     out = {"colorize_frames_per_s": {"after": round(fps, 2), "before": round(frames / before, 2)}}
     for name, ratio, at_least, bound in checks:

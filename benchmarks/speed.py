@@ -68,6 +68,7 @@ from filmcolor.video.probe import probe
 from filmcolor.video.writer import VideoWriter, make_frame
 from filmcolor.weights import default_model_path, read_metadata, save_model
 
+REPO = Path(__file__).resolve().parent.parent
 W, H = 640, 480
 CPU = torch.device("cpu")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -622,7 +623,7 @@ def memory(model_path: Path, folder: Path, args) -> dict:
 # Segments: the resumable pipeline against the one it replaced, and torchrun.
 
 # The CLI in a child, saying which filmcolor it imported (a worktree's, or this checkout's).
-_CLI = """
+CLI_CHILD = """
 import runpy, sys, filmcolor
 print("filmcolor from", filmcolor.__file__, file=sys.stderr)
 sys.argv[0] = "filmcolor"
@@ -646,7 +647,7 @@ def worktree(rev: str, folder: Path) -> Path:
     """A checkout of ``rev`` importable as ``filmcolor`` (models/ and train/ linked into the
     package as the editable install maps them)."""
     tree = folder / "baseline"
-    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True, cwd=REPO)
     for sub in ("models", "train"):
         (tree / "filmcolor" / sub).symlink_to(tree / sub)
     return tree
@@ -656,7 +657,7 @@ def cli_seconds(args: list[str], env: dict) -> tuple[float, str]:
     """``filmcolor colorize`` in a child: the seconds it reports (model load, both passes,
     the join) and which filmcolor it ran."""
     child = subprocess.run(
-        [sys.executable, "-c", _CLI, *args],
+        [sys.executable, "-c", CLI_CHILD, *args],
         capture_output=True, text=True, env=env, check=False,
         cwd=tempfile.gettempdir(),  # not this checkout: `-c` puts the working folder first
     )  # fmt: skip

@@ -24,32 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/speed.py
 
-from speed import machine, report_json, write_film  # noqa: E402
+from speed import CLI_CHILD, machine, report_json, worktree, write_film  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-_CLI = """
-import runpy, sys, filmcolor
-print("filmcolor from", filmcolor.__file__, file=sys.stderr)
-sys.argv[0] = "filmcolor"
-runpy.run_module("filmcolor.cli", run_name="__main__")
-"""
-
-
-def worktree(rev: str, folder: Path) -> Path:
-    """A checkout of ``rev`` importable as ``filmcolor`` (models/ and train/ linked into the
-    package, as the editable install maps them)."""
-    tree = folder / "baseline"
-    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True, cwd=REPO)
-    for sub in ("models", "train"):
-        (tree / "filmcolor" / sub).symlink_to(tree / sub)
-    return tree
 
 
 def timed(args: list[str], env: dict) -> dict:
     """One ``filmcolor`` run in a child: wall and CPU seconds, and which filmcolor it ran."""
     t0 = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-c", _CLI, *args],
+        [sys.executable, "-c", CLI_CHILD, *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         cwd=tempfile.gettempdir(),  # not this checkout: `-c` puts the working folder first
     )  # fmt: skip
