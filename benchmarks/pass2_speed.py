@@ -15,7 +15,8 @@ On one generated 640x480 clip (a cut every 120 frames, as ``benchmarks/speed.py`
 - ``colorize``: full ``filmcolor colorize`` in a child process (the seconds it reports: model
   load, both passes), this checkout and a ``git worktree`` of ``--against`` alternated
   ``--rounds`` times, both with the same weights (the baseline's default), so that only the
-  code differs.
+  code differs; each run's peak RSS; then ``speed.py --profile`` of each checkout (ms per
+  frame of every step of pass 2's threads).
 - ``targets``: issue 23's ratios: colorize after / before >= 1.5, colorize / stage sum <= 1.15
   (seconds), colorize / peer >= 3.5 and colorize / I/O floor >= 0.25 (frames/s).
 
@@ -204,8 +205,9 @@ def cli_run(args: list[str], env: dict) -> dict:
     }
 
 
-def alternated(clip: Path, folder: Path, rev: str, rounds: int) -> dict:
-    """Full ``colorize`` of ``clip`` with this checkout and with ``rev``, alternated."""
+def alternated(clip: Path, folder: Path, rev: str, rounds: int, frames: int) -> dict:
+    """Full ``colorize`` of ``clip`` with this checkout and with ``rev``, alternated; then pass
+    2's per-frame profile of each."""
     sha = subprocess.run(
         ["git", "rev-parse", "--short", rev], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout.strip()
@@ -223,6 +225,13 @@ def alternated(clip: Path, folder: Path, rev: str, rounds: int) -> dict:
                 runs[name].append(run["seconds"])
                 rss[name].append(round(run["peak_rss_mb"], 1))
             print(json.dumps({k: v[-1] for k, v in runs.items()}), file=sys.stderr, flush=True)
+        profiles = {
+            name: profile(script, frames, folder / f"profile_{name}.json", run_env)
+            for name, script, run_env in (
+                ("after", REPO / "benchmarks" / "speed.py", env),
+                ("before", tree / "benchmarks" / "speed.py", {**env, "PYTHONPATH": str(tree)}),
+            )
+        }
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False, cwd=REPO)
     return {
@@ -230,6 +239,27 @@ def alternated(clip: Path, folder: Path, rev: str, rounds: int) -> dict:
         "model": "the before commit's default weights",
         "seconds": runs,
         "peak_rss_mb": rss,
+        "profile": profiles,
+    }
+
+
+def profile(script: Path, frames: int, out: Path, env: dict) -> dict:
+    """``speed.py --profile`` of one checkout (its default weights): ms per frame of every step
+    of pass 2's threads, and each thread's idle time."""
+    args = [sys.executable, str(script), "--profile", "--frames", str(frames), "--out", str(out)]
+    subprocess.run(args, env=env, check=True, capture_output=True, cwd=tempfile.gettempdir())
+    report = json.loads(out.read_text())["profile"]
+    return {
+        "colorize_frames_per_s": report["colorize"]["frames_per_s"],
+        "pass2_wall_ms_per_frame": report["pass2_wall_ms_per_frame"],
+        "process_cpu_ms_per_frame": report["process_cpu_ms_per_frame"],
+        "threads": {
+            thread: {
+                "steps_wall_ms": {k: v["wall_ms"] for k, v in row["steps"].items()},
+                "idle_wall_ms": row["idle_wall_ms"],
+            }
+            for thread, row in report["threads"].items()
+        },
     }
 
 
@@ -274,7 +304,7 @@ def main() -> None:
         folder = Path(tmp)
         clip = write_film(folder / "film.mp4", args.frames)
         report["clip"] = f"640x480, {args.frames} frames, 25 fps, x264, a cut every 120 frames"
-        report["colorize"] = alternated(clip, folder, args.against, args.rounds)
+        report["colorize"] = alternated(clip, folder, args.against, args.rounds, args.frames)
         model = folder / "default.safetensors"  # the before commit's, which both runs used
         report["stages"] = stages(clip, folder, model, args.frames, args.seconds, peak)
         report["peer"] = peer_fps(args.seconds)
