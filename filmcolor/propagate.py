@@ -1,21 +1,32 @@
 """A keyframe's colour carried through its shot, forward and backward, along the optical flow.
 
 From each keyframe ``k`` of a shot, its a*b* (at the render size) is moved frame by frame along
-pass 2's DIS flow (:meth:`filmcolor.temporal.FollowMotion.moved`), forward to the next keyframe
-or the end of the shot, and backward to the previous keyframe or the start. With the colour
-travels a confidence ``c``: 1 on the keyframe, moved along with the colour and multiplied at
-each step by that step's confidence ``M`` (the forward-backward check and the luma agreement,
-as ``--temporal`` uses them), so it falls to 0 where something was hidden, entered the frame or
-changed its light, and stays there. Between two keyframes ``k1 < t < k2`` the two are blended
-by distance:
+pass 2's DIS flow (:meth:`filmcolor.temporal.FollowMotion.moved`, at the render size), forward
+to the next keyframe or the end of the shot, and backward to the previous keyframe or the start.
+With the colour travels a confidence ``c``: 1 on the keyframe, moved along with the colour and
+multiplied at each step by that step's confidence ``M``, so it falls to 0 where something was
+hidden, entered the frame or changed its light, and stays there. ``M`` is ``--temporal``'s (the
+forward-backward check and the luma agreement), except that a failed forward-backward check
+does not count where the colour moved is flat (its a*b* spread over :data:`FLAT_WINDOW` px below
+:data:`FLAT_SPREAD`): there a wrong flow moves the same colour, and in a plain sky or wall the
+flow fails in patches that would otherwise turn into holes of fill, a new set every frame.
+Between two keyframes ``k1 < t < k2`` the two are blended by distance:
 
     w1 = (k2 - t) / (k2 - k1),  w2 = 1 - w1   (one keyframe: its side's w = 1)
     C = w1 c1 + w2 c2,   carried = (w1 c1 ab1 + w2 c2 ab2) / C
-    ab_t = fill_t + C * (carried - fill_t)
 
-``fill_t`` is what the network predicts for the frame with the keyframe as the shot's style:
-its own prediction matched to the keyframes' palette (:mod:`filmcolor.palette`), so what
-appears in the shot takes the keyframe's colours too.
+In pass 2 each frame's a*b* is then (:meth:`Carried.over`, :class:`KeyframeStage`):
+
+    fill  = pred matched to the keyframes' palette (:mod:`filmcolor.palette`)
+    fill' = fill + G(C (carried - fill)) / G(C)     (G: Gaussian of :data:`SPREAD_SIGMA` px)
+    out   = fill' + C (carried - fill')
+    out   = out + FOLLOW (1 - C) M' (moved(out_prev) - out)
+
+``pred`` is the network's prediction, so what appears in the shot takes the keyframe's colours
+too; ``fill'`` adds the carried colour's offset from the fill nearby, so that where confidence
+falls the fill meets the carried colour without a seam; and where the keyframes' colour does
+not reach (``1 - C``), the output follows its own previous frame along the flow (confidence
+``M'`` of that step), as ``--temporal`` does, instead of the network's guess of each frame.
 """
 
 from __future__ import annotations
@@ -36,28 +47,74 @@ from filmcolor.keyframes import Keyframe
 from filmcolor.models.color import normalize_l
 from filmcolor.palette import Palette, match_palette, palette_of_lab
 from filmcolor.shots import Shot
-from filmcolor.temporal import FollowMotion, gray8
+from filmcolor.temporal import LUMA_TOLERANCE, FollowMotion, gray8
 from filmcolor.video.decode import decode_span, luma_plane
 
 EPS = 1e-6
-SPECK = 3  # px: failures of the check smaller than this (scattered, not an occlusion) are ignored
+FLAT_WINDOW = 7  # px: the neighbourhood whose a*b* spread tells whether a colour is flat
+FLAT_SPREAD = (3.0, 8.0)  # a*b* spread: below, a failed flow check is ignored; above, it counts
+SPREAD_SIGMA = 4.0  # px at the render size: how far the carried colour's offset reaches the fill
+SPREAD_MIN = 0.05  # G(C) below this: too little carried colour nearby, its offset fades out
+FOLLOW = 0.8  # where the keyframes' colour does not reach: the pull of the previous frame
+# (the four measured with benchmarks/keyframes.py; see benchmarks/README.md)
 
 
 class ChainMotion(FollowMotion):
     """:class:`FollowMotion`'s flow and confidence, for a chain of many steps: the flow at the
     render size itself (enlarged from :data:`filmcolor.temporal.FLOW_SIDE`, its errors fail the
-    forward-backward check on a third of a zooming frame, which a chain multiplies), and the
-    failed pixels opened by :data:`SPECK` px, so that scattered failures do not eat the
-    confidence step by step while an occlusion keeps it."""
+    forward-backward check on a third of a zooming frame, which a chain multiplies), and a
+    failed check ignored where the colour moved is flat (the module's docstring)."""
 
     def flows(self, gray: np.ndarray, prev_gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.flow.calc(gray, prev_gray, None), self.flow.calc(prev_gray, gray, None)
 
-    def moved(self, prev_gray, gray, prev_ab):
-        moved, m = super().moved(prev_gray, gray, prev_ab)
-        kernel = np.ones((SPECK, SPECK), np.uint8)
-        failed = cv2.morphologyEx(1 - m, cv2.MORPH_OPEN, kernel)
-        return moved, 1 - failed
+    def moved(
+        self, prev_gray: np.ndarray, gray: np.ndarray, prev_ab: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``prev_ab`` (h, w, C), its first two channels a*b* (more may travel with them),
+        moved onto this frame, and the step's confidence M (h, w) in [0, 1]."""
+        h, w = gray.shape
+        back, fwd = self.flows(gray, prev_gray)  # (h, w, 2) each: to the previous, from it
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = np.dstack([xx, yy])
+        where = self._grid + back  # (h, w, 2) positions in the previous frame
+        moved = _remap(prev_ab, where)
+        moved_gray = _remap(prev_gray, where)
+        fwd_there = _remap(fwd, where)
+        # Forward-backward check (as FollowMotion), forgiven where the colour moved is flat.
+        mismatch = _norm2(back + fwd_there)
+        scale = _norm2(back) + _norm2(fwd_there)
+        visible = (mismatch <= 0.01 * scale + 0.5).astype(np.float32)
+        lo, hi = FLAT_SPREAD
+        flat = np.clip((hi - _remap(ab_spread(prev_ab[..., :2]), where)) / (hi - lo), 0, 1)
+        mx, my = cv2.split(where)
+        inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        # Luma agreement, in L* (the gray is L* * 2.55), as FollowMotion.
+        diff = cv2.absdiff(gray, moved_gray).astype(np.float32) / 2.55
+        lo, hi = LUMA_TOLERANCE
+        agree = np.clip((hi - diff) / (hi - lo), 0, 1)
+        return moved, np.maximum(visible, flat) * inside * agree
+
+
+def ab_spread(ab: np.ndarray) -> np.ndarray:
+    """The spread of a*b* (h, w, 2) over :data:`FLAT_WINDOW` px around each pixel: the root
+    of the summed variances of a* and b*, (h, w)."""
+    size = (FLAT_WINDOW, FLAT_WINDOW)
+    ab = np.ascontiguousarray(ab, np.float32)
+    mean, sq = cv2.blur(ab, size), cv2.blur(ab * ab, size)
+    a, b = cv2.split(sq - mean * mean)
+    return np.sqrt(np.maximum(a + b, 0))
+
+
+def _remap(img: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``img`` sampled bilinearly at ``where`` (h, w, 2) float32 positions; edges replicated."""
+    return cv2.remap(img, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _norm2(v: np.ndarray) -> np.ndarray:
+    x, y = cv2.split(v)
+    return x * x + y * y
 
 
 @dataclass
@@ -68,8 +125,16 @@ class Carried:
     confidence: np.ndarray
 
     def over(self, fill: np.ndarray) -> np.ndarray:
-        """The frame's a*b*: ``fill`` (h, w, 2) where C is 0, the carried colour where it is 1."""
-        return fill + self.confidence[..., None] * (self.ab - fill)
+        """The frame's a*b*: the carried colour where C is 1; where it is 0, ``fill`` (h, w, 2)
+        plus the carried colour's offset from it nearby (``fill'`` of the module's docstring),
+        which fades to the fill itself where no carried colour is near."""
+        c = self.confidence.astype(np.float32)
+        offset = cv2.GaussianBlur((self.ab - fill) * c[..., None], (0, 0), SPREAD_SIGMA)
+        near = cv2.GaussianBlur(c, (0, 0), SPREAD_SIGMA)  # G(C)
+        fade = np.minimum(near / SPREAD_MIN, 1) / np.maximum(near, EPS)
+        fill = fill + offset * fade[..., None]
+        c = c[..., None]
+        return c * self.ab + (1 - c) * fill  # exactly the carried colour where C is 1
 
 
 def chain(grays: Sequence[np.ndarray], ab: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -138,6 +203,29 @@ class PreparedShot:
     carried: list[Carried]  # one per frame of the shot (float16 inside, to hold long shots)
     palette: Palette
     position: int = 0  # frames of the shot already given out
+    follow: ChainMotion = field(default_factory=lambda: ChainMotion(FOLLOW))  # one per shot
+    previous: tuple[int, np.ndarray, np.ndarray] | None = None  # position, gray, a*b* given out
+
+    def next(self, gray: np.ndarray, fill: np.ndarray) -> np.ndarray:
+        """The a*b* of the frame at :attr:`position` (then moves on): the carried colour over
+        ``fill`` (:meth:`Carried.over`), and where C < 1 pulled toward the previous frame's
+        output moved along the flow (the module's docstring).
+
+        Args:
+            gray: (h, w) uint8 lightness of the frame at the render size (the flow reads it).
+            fill: (h, w, 2) the network's a*b* matched to the keyframes' palette.
+        """
+        c = self.carried[self.position]
+        carried = Carried(c.ab.astype(np.float32), c.confidence.astype(np.float32))
+        ab = carried.over(fill)
+        if self.previous is not None and self.previous[0] == self.position - 1:
+            _, prev_gray, prev_ab = self.previous
+            moved, m = self.follow.moved(prev_gray, gray, prev_ab)
+            pull = self.follow.strength * (1 - carried.confidence) * m
+            ab = ab + pull[..., None] * (moved - ab)
+        self.previous = (self.position, gray, ab)
+        self.position += 1
+        return ab
 
 
 @dataclass
@@ -149,8 +237,9 @@ class KeyframeStage:
     render size (a colour frame as it is; strokes spread by :func:`filmcolor.hints.spread_hints`
     over the network's prediction for that frame) and carries them through the shot
     (:func:`carry_shot`). :meth:`apply` runs in the encode thread, after ``--temporal``: each
-    frame's prediction matched to the keyframes' palette (the fill), under the carried colour.
-    Every shot is computed from its own frames only, so segments, resume and torchrun give the
+    frame's prediction matched to the keyframes' palette (the fill), under the carried colour,
+    and where that is not sure, following the frame before (:meth:`PreparedShot.next`). Every
+    shot is computed from its own frames only, so segments, resume and torchrun give the
     same pixels.
 
     Args:
@@ -226,8 +315,7 @@ class KeyframeStage:
             lightness = lightness_of(f.y, job.lut_np)
             l_small = cv2.resize(lightness, (w, h), interpolation=cv2.INTER_AREA)
             fill = match_palette(l_small, f.ab, prepared.palette, self.strength)
-            c = prepared.carried[prepared.position]
-            f.ab = Carried(c.ab.astype(np.float32), c.confidence.astype(np.float32)).over(fill)
-            prepared.position += 1
+            gray = cv2.convertScaleAbs(l_small, alpha=2.55)  # as gray8 of L* / 100
+            f.ab = prepared.next(gray, fill)
         if prepared.position == len(prepared.carried):
             del self.ready[shot]

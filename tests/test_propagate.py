@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from filmcolor.propagate import carry_shot
+from filmcolor.propagate import SPREAD_SIGMA, Carried, ChainMotion, PreparedShot, carry_shot
 
 
 def _panning_shot(n=16, h=48, w=64, step=2, seed=0):
@@ -51,3 +51,53 @@ def test_two_keyframes_blend_by_distance_and_new_content_takes_the_fill():
     only_first = carry_shot(grays, {0: red})
     assert only_first[n - 1].confidence[:, -3:].mean() < 0.2
     assert only_first[n - 1].confidence[:, :20].mean() > 0.8
+
+
+class _NoFlowAgrees(ChainMotion):
+    """A chain whose forward and backward flows never agree (the check fails everywhere)."""
+
+    def flows(self, gray, prev_gray):
+        h, w = gray.shape
+        return np.zeros((h, w, 2), np.float32), np.full((h, w, 2), 3.0, np.float32)
+
+
+def test_a_failed_flow_check_counts_only_where_the_colour_moved_is_not_flat():
+    gray = np.full((32, 32), 128, np.uint8)  # the luma agrees everywhere
+    rng = np.random.default_rng(0)
+    ab = np.zeros((32, 32, 2), np.float32)
+    ab[:, :16] = 25.0  # flat colour on the left
+    ab[:, 16:] = rng.uniform(-40, 40, (32, 16, 2))  # busy colour on the right
+    _, m = _NoFlowAgrees(1.0).moved(gray, gray, ab)
+    assert m[:, :10].min() == 1.0  # a wrong flow moves the same colour: kept
+    assert m[:, 20:].max() == 0.0  # here it would move another colour: dropped
+
+
+def test_where_confidence_falls_the_fill_meets_the_carried_colour_without_a_seam():
+    h, w = 16, 80
+    c = np.zeros((h, w), np.float32)
+    c[:, :40] = 1
+    carried = Carried(np.full((h, w, 2), 20.0, np.float32), c)
+    fill = np.zeros((h, w, 2), np.float32)
+    fill[..., 0] = np.linspace(-3, 3, w)  # the fill's own detail
+    ab = carried.over(fill)
+    assert np.array_equal(ab[:, :40], carried.ab[:, :40])  # exactly the carried colour at C = 1
+    assert abs(ab[8, 40, 1] - 20) < 2  # no step at the edge of the carried colour
+    assert abs(ab[8, 41, 0] - ab[8, 39, 0]) < 2
+    far = np.s_[:, 40 + int(8 * SPREAD_SIGMA) :]
+    assert np.allclose(ab[far], fill[far], atol=0.5)  # far away, the fill as it is
+
+
+def test_where_no_keyframe_reaches_the_output_follows_the_frame_before():
+    h, w, n = 24, 32, 8
+    gray = np.tile(np.linspace(40, 200, w, dtype=np.float32), (h, 1)).astype(np.uint8)
+    zero = np.zeros((h, w), np.float16)
+    blind = [Carried(np.zeros((h, w, 2), np.float16), zero) for _ in range(n)]
+    shot = PreparedShot(blind, None)
+    fills = [np.full((h, w, 2), 10.0 if t % 2 else -10.0, np.float32) for t in range(n)]
+    out = [shot.next(gray, f) for f in fills]
+    steps = [np.abs(b - a).mean() for a, b in zip(out, out[1:], strict=False)]
+    assert max(steps[2:]) < 0.5 * 20  # the fill flickers by 20; the output by far less
+    # Where the keyframe's colour is sure, it is given out exactly, whatever came before.
+    sure = [Carried(np.full((h, w, 2), 30, np.float16), np.ones((h, w), np.float16))] * 2
+    shot = PreparedShot(sure, None)
+    assert all(np.array_equal(shot.next(gray, f), np.full((h, w, 2), 30.0)) for f in fills[:2])
