@@ -47,7 +47,7 @@ from filmcolor.keyframes import Keyframe
 from filmcolor.models.color import normalize_l
 from filmcolor.palette import Palette, match_palette, palette_of_lab
 from filmcolor.shots import Shot
-from filmcolor.temporal import LUMA_TOLERANCE, FollowMotion, gray8
+from filmcolor.temporal import FollowMotion, gray8, remap
 from filmcolor.video.decode import decode_span, luma_plane
 
 EPS = 1e-6
@@ -68,33 +68,11 @@ class ChainMotion(FollowMotion):
     def flows(self, gray: np.ndarray, prev_gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.flow.calc(gray, prev_gray, None), self.flow.calc(prev_gray, gray, None)
 
-    def moved(
-        self, prev_gray: np.ndarray, gray: np.ndarray, prev_ab: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``prev_ab`` (h, w, C), its first two channels a*b* (more may travel with them),
-        moved onto this frame, and the step's confidence M (h, w) in [0, 1]."""
-        h, w = gray.shape
-        back, fwd = self.flows(gray, prev_gray)  # (h, w, 2) each: to the previous, from it
-        if self._grid is None or self._grid.shape[:2] != (h, w):
-            xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            self._grid = np.dstack([xx, yy])
-        where = self._grid + back  # (h, w, 2) positions in the previous frame
-        moved = _remap(prev_ab, where)
-        moved_gray = _remap(prev_gray, where)
-        fwd_there = _remap(fwd, where)
-        # Forward-backward check (as FollowMotion), forgiven where the colour moved is flat.
-        mismatch = _norm2(back + fwd_there)
-        scale = _norm2(back) + _norm2(fwd_there)
-        visible = (mismatch <= 0.01 * scale + 0.5).astype(np.float32)
+    def consistent(self, check: np.ndarray, prev_ab: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """The forward-backward check, forgiven where the colour moved is flat."""
         lo, hi = FLAT_SPREAD
-        flat = np.clip((hi - _remap(ab_spread(prev_ab[..., :2]), where)) / (hi - lo), 0, 1)
-        mx, my = cv2.split(where)
-        inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-        # Luma agreement, in L* (the gray is L* * 2.55), as FollowMotion.
-        diff = cv2.absdiff(gray, moved_gray).astype(np.float32) / 2.55
-        lo, hi = LUMA_TOLERANCE
-        agree = np.clip((hi - diff) / (hi - lo), 0, 1)
-        return moved, np.maximum(visible, flat) * inside * agree
+        flat = np.clip((hi - remap(ab_spread(prev_ab[..., :2]), where)) / (hi - lo), 0, 1)
+        return np.maximum(check.astype(np.float32), flat)
 
 
 def ab_spread(ab: np.ndarray) -> np.ndarray:
@@ -105,16 +83,6 @@ def ab_spread(ab: np.ndarray) -> np.ndarray:
     mean, sq = cv2.blur(ab, size), cv2.blur(ab * ab, size)
     a, b = cv2.split(sq - mean * mean)
     return np.sqrt(np.maximum(a + b, 0))
-
-
-def _remap(img: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``img`` sampled bilinearly at ``where`` (h, w, 2) float32 positions; edges replicated."""
-    return cv2.remap(img, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _norm2(v: np.ndarray) -> np.ndarray:
-    x, y = cv2.split(v)
-    return x * x + y * y
 
 
 @dataclass

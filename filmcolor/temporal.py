@@ -119,27 +119,34 @@ class FollowMotion:
     def moved(
         self, prev_gray: np.ndarray, gray: np.ndarray, prev_ab: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The previous a*b* moved onto this frame, and the confidence M (h, w) in [0, 1]."""
+        """``prev_ab`` (h, w, C), its first two channels a*b* (more may travel with them),
+        moved onto this frame, and the confidence M (h, w) in [0, 1]."""
         h, w = gray.shape
         back, fwd = self.flows(gray, prev_gray)  # (h, w, 2) each: to the previous, from it
         if self._grid is None or self._grid.shape[:2] != (h, w):
             xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = np.dstack([xx, yy])
         where = self._grid + back  # (h, w, 2) positions in the previous frame
-        moved_ab = _remap(prev_ab, where)
-        moved_gray = _remap(prev_gray, where)
-        fwd_there = _remap(fwd, where)
+        moved_ab = remap(prev_ab, where)
+        moved_gray = remap(prev_gray, where)
+        fwd_there = remap(fwd, where)
         # Forward-backward check (Ruder et al. 2016, as benchmarks/flicker.py measures).
         mismatch = _norm2(back + fwd_there)
         scale = _norm2(back) + _norm2(fwd_there)
+        consistent = self.consistent(mismatch <= 0.01 * scale + 0.5, prev_ab, where)
         mx, my = cv2.split(where)
-        visible = (mismatch <= 0.01 * scale + 0.5) & (mx >= 0) & (mx <= w - 1)
-        visible &= (my >= 0) & (my <= h - 1)
+        inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
         # Luma agreement, in L* (the gray is L* * 2.55).
         diff = cv2.absdiff(gray, moved_gray).astype(np.float32) / 2.55
         lo, hi = LUMA_TOLERANCE
         agree = np.clip((hi - diff) / (hi - lo), 0, 1)
-        return moved_ab, visible * agree
+        return moved_ab, consistent * inside * agree
+
+    def consistent(self, check: np.ndarray, prev_ab: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """How far the forward-backward ``check`` (h, w, bool) is trusted, (h, w) float32 in
+        [0, 1]; ``prev_ab`` and ``where`` (the positions moved from) for a subclass that
+        forgives failures by what is moved. Here: the check as it is."""
+        return check.astype(np.float32)
 
     def flows(self, gray: np.ndarray, prev_gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """DIS flow from this frame to the previous and back, (h, w, 2) each in pixels of
@@ -158,7 +165,7 @@ class FollowMotion:
         )
 
 
-def _remap(img: np.ndarray, where: np.ndarray) -> np.ndarray:
+def remap(img: np.ndarray, where: np.ndarray) -> np.ndarray:
     """``img`` sampled bilinearly at ``where`` (h, w, 2) float32 positions; edges replicated."""
     return cv2.remap(img, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
