@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -50,9 +49,9 @@ from filmcolor.weights import read_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
 from speed import (  # noqa: E402
-    CLI_CHILD,
     REPO,
     OutputFormat,
+    cli_run,
     decode_fps,
     encode_speed,
     local_flops,
@@ -175,34 +174,6 @@ def stages(clip: Path, folder: Path, model: Path, frames: int, seconds: float, p
 
 
 # Before and after.
-
-
-# The CLI in a child, as speed.py runs it, also printing its peak RSS when it exits.
-CLI_CHILD_RSS = (
-    "import atexit, sys\n"
-    "def _rss():\n"
-    "    hwm = next(ln for ln in open('/proc/self/status') if ln.startswith('VmHWM'))\n"
-    "    print('peak_rss_kb', hwm.split()[1], file=sys.stderr)\n"
-    "atexit.register(_rss)\n" + CLI_CHILD
-)
-
-
-def cli_run(args: list[str], env: dict) -> dict:
-    """``filmcolor`` in a child: the seconds it reports, its peak RSS and which filmcolor ran."""
-    child = subprocess.run(
-        [sys.executable, "-c", CLI_CHILD_RSS, *args],
-        capture_output=True, text=True, env=env, check=False,
-        cwd=tempfile.gettempdir(),  # not this checkout: `-c` puts the working folder first
-    )  # fmt: skip
-    if child.returncode != 0:
-        raise RuntimeError(f"colorize failed: {child.stderr[-800:]}")
-    lines = child.stderr.splitlines()
-    return {
-        "seconds": float(re.findall(r" in ([\d.]+) s", " ".join(child.stdout.split()))[-1]),
-        "peak_rss_mb": int(next(ln for ln in lines if ln.startswith("peak_rss_kb")).split()[1])
-        / 1024,
-        "filmcolor": next(ln for ln in lines if ln.startswith("filmcolor from")).split()[-1],
-    }
 
 
 def alternated(clip: Path, folder: Path, rev: str, rounds: int, frames: int) -> dict:

@@ -575,36 +575,17 @@ def pass2_profile(folder: Path, args) -> dict:
 # Memory.
 
 
-# The child runs the CLI and, on its way out, copies its own /proc status (VmHWM: the peak
-# RSS of the process image started by exec). getrusage(RUSAGE_CHILDREN) and os.wait4 would
-# report at least this benchmark's own peak: Linux carries ru_maxrss across fork and exec.
-_CHILD = """
-import atexit, runpy, shutil, sys
-report = sys.argv.pop(1)
-atexit.register(lambda: shutil.copy("/proc/self/status", report))
-sys.argv[0] = "filmcolor"
-runpy.run_module("filmcolor.cli", run_name="__main__")
-"""
-
-
 def peak_rss(clip: Path, model_path: Path, folder: Path) -> dict:
     """``filmcolor colorize`` with default settings in a child process: peak RSS and speed."""
-    status_file = folder / "status.txt"
-    cmd = [sys.executable, "-c", _CHILD, str(status_file), "colorize", str(clip)]
-    cmd += ["-o", str(folder / "rss.mp4"), "--overwrite"]
+    args = ["colorize", str(clip), "-o", str(folder / "rss.mp4"), "--overwrite"]
     if model_path != default_model_path():
-        cmd += ["--model", str(model_path)]
+        args += ["--model", str(model_path)]
     t0 = time.perf_counter()
-    child = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    run = cli_run(args, dict(os.environ))
     seconds = time.perf_counter() - t0
-    if child.returncode != 0:
-        raise RuntimeError(f"colorize failed: {child.stderr.decode()[-500:]}")
-    status = dict(
-        line.split(":", 1) for line in status_file.read_text().splitlines() if ":" in line
-    )
     frames = probe(clip).estimated_frames
     return {
-        "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),  # kB
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
         "seconds": round(seconds, 2),
         "frames_per_s_cli": round(frames / seconds, 2),
     }
@@ -622,9 +603,16 @@ def memory(model_path: Path, folder: Path, args) -> dict:
 
 # Segments: the resumable pipeline against the one it replaced, and torchrun.
 
-# The CLI in a child, saying which filmcolor it imported (a worktree's, or this checkout's).
+# The CLI in a child, saying which filmcolor it imported (a worktree's, or this checkout's) and,
+# on its way out, its peak RSS (VmHWM: the peak of the process image started by exec;
+# getrusage(RUSAGE_CHILDREN) and os.wait4 would report at least this benchmark's own peak, as
+# Linux carries ru_maxrss across fork and exec).
 CLI_CHILD = """
-import runpy, sys, filmcolor
+import atexit, runpy, sys, filmcolor
+def _rss():
+    hwm = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM"))
+    print("peak_rss_kb", hwm.split()[1], file=sys.stderr)
+atexit.register(_rss)
 print("filmcolor from", filmcolor.__file__, file=sys.stderr)
 sys.argv[0] = "filmcolor"
 runpy.run_module("filmcolor.cli", run_name="__main__")
@@ -653,9 +641,9 @@ def worktree(rev: str, folder: Path) -> Path:
     return tree
 
 
-def cli_seconds(args: list[str], env: dict) -> tuple[float, str]:
-    """``filmcolor colorize`` in a child: the seconds it reports (model load, both passes,
-    the join) and which filmcolor it ran."""
+def cli_run(args: list[str], env: dict) -> dict:
+    """``filmcolor colorize`` in a child: the seconds it reports (model load, both passes, the
+    join), its peak RSS and which filmcolor it ran."""
     child = subprocess.run(
         [sys.executable, "-c", CLI_CHILD, *args],
         capture_output=True, text=True, env=env, check=False,
@@ -663,9 +651,13 @@ def cli_seconds(args: list[str], env: dict) -> tuple[float, str]:
     )  # fmt: skip
     if child.returncode != 0:
         raise RuntimeError(f"colorize failed: {child.stderr[-800:]}")
-    seconds = float(re.findall(r" in ([\d.]+) s", " ".join(child.stdout.split()))[-1])
-    where = next(ln for ln in child.stderr.splitlines() if ln.startswith("filmcolor from"))
-    return seconds, where.split()[-1]
+    lines = child.stderr.splitlines()
+    rss_kb = int(next(ln for ln in lines if ln.startswith("peak_rss_kb")).split()[1])
+    return {
+        "seconds": float(re.findall(r" in ([\d.]+) s", " ".join(child.stdout.split()))[-1]),
+        "peak_rss_mb": rss_kb / 1024,
+        "filmcolor": next(ln for ln in lines if ln.startswith("filmcolor from")).split()[-1],
+    }
 
 
 def segments(model_path: Path, folder: Path, args) -> dict:
@@ -690,12 +682,14 @@ def segments(model_path: Path, folder: Path, args) -> dict:
     runs: dict[str, list[float]] = {"segmented": [], "baseline": []}
     try:
         for _ in range(args.repeats):  # alternate, so slow phases of the machine hit both
-            sec, where = cli_seconds(
+            run = cli_run(
                 common + off + ["-o", str(folder / "seg.mp4"), "--segment-frames", "120"], env
             )
+            sec, where = run["seconds"], run["filmcolor"]
             assert str(tree) not in where
             runs["segmented"].append(sec)
-            sec, where = cli_seconds(common + ["-o", str(folder / "base.mp4")], base_env)
+            run = cli_run(common + ["-o", str(folder / "base.mp4")], base_env)
+            sec, where = run["seconds"], run["filmcolor"]
             assert where.startswith(str(tree)), where
             runs["baseline"].append(sec)
             print(json.dumps({k: v[-1] for k, v in runs.items()}), file=sys.stderr, flush=True)
@@ -721,7 +715,7 @@ def sharded(common: list[str], folder: Path, n: int, cores: int) -> dict:
     ``cores`` threads, small segments so both processes get work."""
     torchrun = str(Path(sys.executable).parent / "torchrun")
     args = common + ["-o", str(folder / "tr.mp4"), "--segment-frames", "120"]
-    one, _ = cli_seconds(args, {**os.environ, "OMP_NUM_THREADS": str(cores)})
+    one = cli_run(args, {**os.environ, "OMP_NUM_THREADS": str(cores)})["seconds"]
     t0 = time.perf_counter()
     child = subprocess.run(
         [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "filmcolor.cli", *args],
