@@ -75,20 +75,17 @@ def init_from_imagenet(model: ColorizationNet) -> None:
         model.classifier.load_state_dict(imagenet.fc.state_dict())
 
 
-def set_trainable(model: ColorizationNet, stages: int) -> list[torch.nn.Parameter]:
-    """Freeze the encoder but for its last ``stages`` stages and its head; returns the
-    parameters left trainable (empty with ``stages`` 0: the encoder frozen)."""
+def set_trainable(model: ColorizationNet, stages: int) -> None:
+    """Freeze the encoder but for its last ``stages`` stages and its head (``stages`` 0: the
+    encoder frozen); the optimizer takes what requires gradients."""
     assert model.encoder is not None
     enc = model.encoder
     for p in enc.parameters():
         p.requires_grad_(False)
     if stages <= 0:
-        return []
-    parts = [*enc.stages[len(enc.stages) - stages :], enc.head]
-    params = [p for part in parts for p in part.parameters()]
-    for p in params:
-        p.requires_grad_(True)
-    return params
+        return
+    for part in [*enc.stages[len(enc.stages) - stages :], enc.head]:
+        part.requires_grad_(True)
 
 
 class Teacher:
