@@ -48,27 +48,36 @@ class Palette:
     gray: bool = False
 
 
-def memberships(lightness: np.ndarray) -> np.ndarray:
-    """L* (...) -> (..., BANDS) triangular band weights, summing to 1 for every pixel."""
-    centres = (np.arange(BANDS, dtype=np.float32) + 0.5) * (100.0 / BANDS)
-    width = 100.0 / BANDS
-    l = np.clip(lightness, centres[0], centres[-1])[..., None]
-    return np.maximum(0.0, 1.0 - np.abs(l - centres) / width).astype(np.float32)
+def bands(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L* (...) -> the lower of the two bands each pixel belongs to, ``j`` (...) int, and its
+    weight in the upper one, ``f`` (...) float32: ``w_j = 1 - f``, ``w_j+1 = f``, every other
+    membership 0 (the triangles overlap by halves, so a pixel is in two bands at most)."""
+    width = np.float32(100.0 / BANDS)
+    u = (np.clip(lightness, width / 2, 100 - width / 2) - width / 2) / width  # [0, BANDS - 1]
+    j = np.minimum(u.astype(np.intp), BANDS - 2)
+    return j, (u - j).astype(np.float32)
+
+
+def _band_sums(j: np.ndarray, f: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """sum_i w_k(i) * values_i (values_i = 1 when None) for every band k, (BANDS,) float64:
+    two weighted bincounts, each pixel's share of its lower and of its upper band."""
+    lower, upper = 1.0 - f, f
+    if values is not None:
+        lower, upper = lower * values, upper * values
+    return np.bincount(j, lower, BANDS) + np.bincount(j + 1, upper, BANDS)
 
 
 def palette_of_lab(lightness: np.ndarray, ab: np.ndarray) -> Palette:
     """The palette of L* (H, W) and a*b* (H, W, 2) float32 (any size; thumbnails do)."""
-    w = memberships(lightness).reshape(-1, BANDS)  # (N, K)
-    x = ab.reshape(-1, 2).astype(np.float64)  # (N, 2)
-    chroma = np.hypot(x[:, 0], x[:, 1])
-    gray = bool((chroma >= COLOUR_CHROMA).mean() < COLOUR_SHARE)
-    n = len(x)
-    g_mean, g_sq = x.mean(0), (x * x).mean(0)
-    prior = PRIOR_PIXELS * n
-    count = w.sum(0)[:, None]  # (K, 1)
-    mean = (w.T @ x + prior * g_mean) / (count + prior)  # (K, 2)
-    sq = (w.T @ (x * x) + prior * g_sq) / (count + prior)
-    spread = np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    j, f = bands(np.ravel(lightness))
+    f = f.astype(np.float64)
+    a, b = (np.ravel(ab[..., c]).astype(np.float64) for c in (0, 1))  # contiguous: fast
+    gray = bool((a * a + b * b >= COLOUR_CHROMA**2).mean() < COLOUR_SHARE)  # hypot: slow
+    prior = PRIOR_PIXELS * len(a)
+    count = _band_sums(j, f) + prior  # (K,)
+    mean = np.stack([(_band_sums(j, f, x) + prior * x.mean()) / count for x in (a, b)], 1)
+    sq = np.stack([(_band_sums(j, f, x * x) + prior * (x * x).mean()) / count for x in (a, b)], 1)
+    spread = np.sqrt(np.maximum(sq - mean * mean, 0.0))  # (K, 2)
     return Palette(mean.astype(np.float32), spread.astype(np.float32), gray)
 
 
@@ -104,8 +113,10 @@ def match_palette(
     gain = np.maximum(reference.spread, MIN_SPREAD) / np.maximum(own.spread, MIN_SPREAD)
     gain = np.clip(gain, 0.0, MAX_GAIN)  # (K, 2)
     offset = reference.mean - own.mean * gain  # ab' = ab * gain + offset, per band
-    w = memberships(lightness)  # (h, w, K)
-    g = w @ gain  # (h, w, 2)
-    o = w @ offset
+    j, f = bands(lightness)  # sum_k w_k x_k = x_j + f (x_j+1 - x_j), per pixel
+    f = f[..., None]
+    step_g, step_o = np.diff(gain, axis=0), np.diff(offset, axis=0)
+    g = np.take(gain, j, 0) + f * np.take(step_g, j, 0)  # (h, w, 2); take: faster than [j]
+    o = np.take(offset, j, 0) + f * np.take(step_o, j, 0)
     matched = ab * g + o
     return (ab + strength * (matched - ab)).astype(np.float32)

@@ -3,7 +3,15 @@
 import cv2
 import numpy as np
 
-from filmcolor.palette import match_palette, palette_of_lab, palette_of_rgb
+from filmcolor.palette import (
+    BANDS,
+    MAX_GAIN,
+    MIN_SPREAD,
+    PRIOR_PIXELS,
+    match_palette,
+    palette_of_lab,
+    palette_of_rgb,
+)
 
 
 def _prediction(seed=0, size=48):
@@ -104,3 +112,30 @@ def test_a_colour_style_reference_moves_the_films_colours_a_gray_one_changes_not
     before = np.abs(gray_run.reshape(-1, 2).mean(0) - target).sum()
     after = np.abs(colour_run.reshape(-1, 2).mean(0) - target).sum()
     assert after < 0.5 * before, (before, after)
+
+
+def _dense_match(lightness, ab, reference, strength):
+    """The module docstring's formula, written out over all BANDS memberships per pixel."""
+    centres = (np.arange(BANDS) + 0.5) * (100.0 / BANDS)
+    l = np.clip(lightness, centres[0], centres[-1])[..., None]
+    w = np.maximum(0.0, 1.0 - np.abs(l - centres) / (100.0 / BANDS))  # (h, w, K)
+    x, n = ab.reshape(-1, 2).astype(np.float64), ab.shape[0] * ab.shape[1]
+    wk = w.reshape(-1, BANDS)
+    prior = PRIOR_PIXELS * n
+    mean = (wk.T @ x + prior * x.mean(0)) / (wk.sum(0)[:, None] + prior)
+    sq = (wk.T @ (x * x) + prior * (x * x).mean(0)) / (wk.sum(0)[:, None] + prior)
+    spread = np.sqrt(np.maximum(sq - mean * mean, 0))
+    gain = np.maximum(reference.spread, MIN_SPREAD) / np.maximum(spread, MIN_SPREAD)
+    gain = np.clip(gain, 0, MAX_GAIN)
+    matched = w @ gain * ab + w @ (reference.mean - mean * gain)
+    return ab + strength * (matched - ab)
+
+
+def test_two_bands_per_pixel_give_the_formula_over_all_bands():
+    rng = np.random.default_rng(3)
+    lightness = rng.uniform(-5, 105, (40, 56)).astype(np.float32)  # below, inside and above
+    lightness[0, :4] = [6.25, 12.5, 50.0, 93.75]  # on band centres
+    ab = rng.normal(0, 15, (40, 56, 2)).astype(np.float32)
+    reference = palette_of_lab(rng.uniform(0, 100, (30, 30)), rng.normal(5, 25, (30, 30, 2)))
+    out = match_palette(lightness, ab, reference, strength=0.8)
+    assert np.allclose(out, _dense_match(lightness, ab, reference, 0.8), atol=1e-3)
