@@ -113,15 +113,22 @@ class Colorizer:
             g, _ = self.model.global_features(self._input(l224))
         return g.float().cpu()
 
-    def shrink(self, l: torch.Tensor) -> torch.Tensor:
-        """Lightness (B, 1, H, W) rescaled (antialiased) to the render size; smaller frames
-        and ``render_size`` 0 are left as they are."""
-        h, w = l.shape[-2:]
+    def render_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The (h, w) a frame of ``shape`` (H, W) is coloured at: the short side at the render
+        size; smaller frames and ``render_size`` 0 as they are."""
+        h, w = shape
         short = min(h, w)
         if not self.render_size or short <= self.render_size:
-            return l
+            return h, w
         s = self.render_size / short
-        size = (max(8, round(h * s)), max(8, round(w * s)))
+        return max(8, round(h * s)), max(8, round(w * s))
+
+    def shrink(self, l: torch.Tensor) -> torch.Tensor:
+        """Lightness (B, 1, H, W) rescaled (antialiased) to the render size
+        (:meth:`render_shape`)."""
+        size = self.render_shape(tuple(l.shape[-2:]))
+        if size == tuple(l.shape[-2:]):
+            return l
         return F.interpolate(l, size=size, mode="bilinear", antialias=True, align_corners=False)
 
     @torch.no_grad()

@@ -237,8 +237,9 @@ def colour_frame(job: Pass2, shot: int, y: np.ndarray) -> np.ndarray:
 
 def follow_motion(job: Pass2, batch: Batch) -> None:
     """Encode thread: each frame's a*b* blended with the previous frame's moved along the
-    optical flow, within the shot (:class:`filmcolor.temporal.FollowMotion`)."""
-    if not job.temporal:
+    optical flow, within the shot (:class:`filmcolor.temporal.FollowMotion`). A keyframed
+    shot's stage follows the frame before itself (:meth:`filmcolor.propagate.PreparedShot.next`)."""
+    if not job.temporal or (job.keys is not None and batch.shot in job.keys.keys):
         return
     for f in batch.frames:
         f.ab = job.follow(batch.shot, f.gray, f.ab)
@@ -464,7 +465,14 @@ def segment_job(
     stage = None
     if keys:
         stage = KeyframeStage(
-            info.path, info.time_base, shots, keys, first.start, cfg.style_strength, cfg.max_damaged
+            info.path,
+            info.time_base,
+            shots,
+            keys,
+            first.start,
+            cfg.style_strength,
+            cfg.max_damaged,
+            cfg.temporal,
         )
     return Pass2(
         colorizer=colorizer,

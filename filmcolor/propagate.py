@@ -47,7 +47,7 @@ from filmcolor.keyframes import Keyframe
 from filmcolor.models.color import normalize_l
 from filmcolor.palette import Palette, match_palette, palette_of_lab
 from filmcolor.shots import Shot
-from filmcolor.temporal import FollowMotion, gray8, remap
+from filmcolor.temporal import FollowMotion, Step, remap
 from filmcolor.video.decode import decode_span, luma_plane
 
 EPS = 1e-6
@@ -70,9 +70,30 @@ class ChainMotion(FollowMotion):
 
     def consistent(self, check: np.ndarray, prev_ab: np.ndarray, where: np.ndarray) -> np.ndarray:
         """The forward-backward check, forgiven where the colour moved is flat."""
-        lo, hi = FLAT_SPREAD
-        flat = np.clip((hi - remap(ab_spread(prev_ab[..., :2]), where)) / (hi - lo), 0, 1)
-        return np.maximum(check.astype(np.float32), flat)
+        return forgiven(check, remap(ab_spread(prev_ab[..., :2]), where))
+
+    def chain_step(
+        self, step: Step, ab: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One link of a chain: a*b* (h, w, 2) and its confidence ``c`` (h, w) moved by
+        ``step``, ``c`` times the step's M (:meth:`carry`'s, with the colour's spread moved in
+        the same 4-channel remap: OpenCV's fast path, twice as fast as two channels)."""
+        moved = remap(cv2.merge([ab, c, ab_spread(ab)]), step.where)
+        m = forgiven(step.check, moved[..., 3]) * step.trust
+        return np.ascontiguousarray(moved[..., :2]), moved[..., 2] * m
+
+
+def two(x: np.ndarray) -> np.ndarray:
+    """An (h, w) weight as (h, w, 2), to multiply a*b* (cv2.merge: numpy's broadcasting over a
+    last axis of 2 is several times slower)."""
+    return cv2.merge([x, x])
+
+
+def forgiven(check: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """The forward-backward ``check`` (h, w) bool as a confidence, forgiven where the colour
+    moved is flat: its a*b* spread (h, w), moved with it, below :data:`FLAT_SPREAD`."""
+    lo, hi = FLAT_SPREAD
+    return np.maximum(check.astype(np.float32), np.clip((hi - spread) / (hi - lo), 0, 1))
 
 
 def ab_spread(ab: np.ndarray) -> np.ndarray:
@@ -97,12 +118,12 @@ class Carried:
         plus the carried colour's offset from it nearby (``fill'`` of the module's docstring),
         which fades to the fill itself where no carried colour is near."""
         c = self.confidence.astype(np.float32)
-        offset = cv2.GaussianBlur((self.ab - fill) * c[..., None], (0, 0), SPREAD_SIGMA)
-        near = cv2.GaussianBlur(c, (0, 0), SPREAD_SIGMA)  # G(C)
+        c2 = two(c)
+        blurred = cv2.GaussianBlur(cv2.merge([(self.ab - fill) * c2, c]), (0, 0), SPREAD_SIGMA)
+        offset, near = blurred[..., :2], blurred[..., 2]  # G(C (carried - fill)), G(C)
         fade = np.minimum(near / SPREAD_MIN, 1) / np.maximum(near, EPS)
-        fill = fill + offset * fade[..., None]
-        c = c[..., None]
-        return c * self.ab + (1 - c) * fill  # exactly the carried colour where C is 1
+        fill = fill + offset * two(fade)
+        return c2 * self.ab + (1 - c2) * fill  # exactly the carried colour where C is 1
 
 
 def chain(grays: Sequence[np.ndarray], ab: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -113,18 +134,76 @@ def chain(grays: Sequence[np.ndarray], ab: np.ndarray) -> list[tuple[np.ndarray,
         grays: (h, w) uint8 lightness at the render size (what pass 2's flow reads).
         ab: the keyframe's a*b* at the same size.
     """
-    follow = ChainMotion(1.0)  # DIS flow and the confidence M, a new one per chain
+    motion = ChainMotion(1.0)  # DIS flow and the confidence M, a new one per chain
     c = np.ones(ab.shape[:2], np.float32)
     out = [(ab, c)]
     for prev, gray in zip(grays, grays[1:], strict=False):
-        moved, m = follow.moved(prev, gray, np.dstack([ab, c]))  # colour and c move together
-        ab, c = np.ascontiguousarray(moved[..., :2]), moved[..., 2] * m
+        ab, c = motion.chain_step(motion.step(prev, gray), ab, c)
         out.append((ab, c))
     return out
 
 
+def backward(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> dict[int, Carried]:
+    """The keyframes' colour carried backward: each keyframe's a*b* moved to the frames
+    before it, down to the keyframe before (or the shot's start), {t: Carried} for every t
+    that has a keyframe after it (keyframes themselves left out).
+
+    Args:
+        grays: the shot's frames, (h, w) uint8 lightness at the render size, in order.
+        keys: index in the shot -> the keyframe's a*b* (h, w, 2) float32 at the render size.
+    """
+    at = sorted(k for k in keys if 0 <= k < len(grays))
+    out = {}
+    for first, k in zip([-1, *at], at, strict=False):
+        for j, (ab, c) in enumerate(chain(grays[first + 1 : k + 1][::-1], keys[k])[1:], 1):
+            out[k - j] = Carried(ab, c)
+    return out
+
+
+@dataclass
+class ShotCarry:
+    """A keyframed shot's carried colour, frame by frame in order (:meth:`next`): forward from
+    the last keyframe met, along the steps pass 2 computes anyway for the follow step (so the
+    forward way costs no flow of its own and holds nothing but the frame before), blended
+    with what :func:`backward` carried from the next keyframe (computed ahead of the frames).
+
+    Args:
+        keys: index in the shot -> the keyframe's a*b* (h, w, 2) float32.
+        behind: :func:`backward` of the shot (float16 inside, to hold long shots).
+    """
+
+    keys: dict[int, np.ndarray]
+    behind: dict[int, Carried]
+    motion: ChainMotion = field(default_factory=lambda: ChainMotion(1.0))
+    ahead: tuple[int, np.ndarray, np.ndarray] | None = None  # key, a*b*, C at the last frame
+
+    def next(self, t: int, step: Step | None) -> Carried:
+        """The carried colour of frame ``t``; ``step`` is the motion from frame ``t - 1``
+        (None on the shot's first frame)."""
+        if t in self.keys:
+            ab = self.keys[t]
+            self.ahead = (t, ab, np.ones(ab.shape[:2], np.float32))
+            return Carried(ab, self.ahead[2])
+        if self.ahead is not None:
+            k, ab, c = self.ahead
+            self.ahead = (k, *self.motion.chain_step(step, ab, c))
+        later = self.behind.get(t)
+        if later is not None:
+            later = Carried(later.ab.astype(np.float32), later.confidence.astype(np.float32))
+        if self.ahead is None or later is None:
+            return later if self.ahead is None else Carried(*self.ahead[1:])
+        k1, ab1, c1 = self.ahead  # between two keyframes: blend by distance
+        k2 = min(k for k in self.keys if k > t)
+        w1 = (k2 - t) / (k2 - k1)
+        c1, c2 = w1 * c1, (1 - w1) * later.confidence
+        total = c1 + c2
+        ab = (two(c1) * ab1 + two(c2) * later.ab) / (two(total) + EPS)
+        return Carried(ab.astype(np.float32), total.astype(np.float32))
+
+
 def carry_shot(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> list[Carried]:
-    """The keyframes' colour on every frame of one shot (the blend above, before the fill).
+    """The keyframes' colour on every frame of one shot (the blend above, before the fill),
+    as pass 2 computes it frame by frame (:class:`ShotCarry`).
 
     Args:
         grays: the shot's frames, (h, w) uint8 at the render size, in order.
@@ -133,31 +212,10 @@ def carry_shot(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> list
     Returns:
         One :class:`Carried` per frame of the shot.
     """
-    n = len(grays)
-    at = sorted(k for k in keys if 0 <= k < n)
-    ahead: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # t -> (key, ab, c) from before
-    behind: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # t -> (key, ab, c) from after
-    for i, k in enumerate(at):
-        stop = at[i + 1] if i + 1 < len(at) else n - 1
-        for t, (ab, c) in enumerate(chain(grays[k : stop + 1], keys[k]), start=k):
-            ahead[t] = (k, ab, c)
-        first = at[i - 1] if i > 0 else 0
-        back = chain(grays[first : k + 1][::-1], keys[k])
-        for j, (ab, c) in enumerate(back):
-            behind[k - j] = (k, ab, c)
-    out = []
-    for t in range(n):
-        sides = [s for s in (ahead.get(t), behind.get(t)) if s is not None]
-        if len(sides) == 2 and sides[0][0] != sides[1][0]:
-            (k1, ab1, c1), (k2, ab2, c2) = sides
-            w1 = (k2 - t) / (k2 - k1)
-            c1, c2 = w1 * c1, (1 - w1) * c2
-            total = c1 + c2
-            ab = (c1[..., None] * ab1 + c2[..., None] * ab2) / (total[..., None] + EPS)
-            out.append(Carried(ab.astype(np.float32), total.astype(np.float32)))
-        else:  # on a keyframe, or before the first / after the last one
-            _, ab, c = sides[0]
-            out.append(Carried(ab, c))
+    carry = ShotCarry(keys, backward(grays, keys))
+    out = [carry.next(0, None)]
+    for t in range(1, len(grays)):
+        out.append(carry.next(t, carry.motion.step(grays[t - 1], grays[t])))
     return out
 
 
@@ -166,32 +224,47 @@ def carry_shot(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> list
 
 @dataclass
 class PreparedShot:
-    """A keyframed shot, ready for pass 2: what each frame carries, and the fill's palette."""
+    """A keyframed shot in pass 2: its carried colour (:class:`ShotCarry`), the fill's palette,
+    and the frame given out before (for the follow step).
 
-    carried: list[Carried]  # one per frame of the shot (float16 inside, to hold long shots)
-    palette: Palette
+    ``temporal`` is ``--temporal``'s strength, applied here to the fill (pass 2's own
+    :class:`filmcolor.temporal.FollowMotion` leaves keyframed shots to this stage): the same
+    blend with the fill of the frame before, moved by the step this stage computes anyway."""
+
+    carry: ShotCarry
+    palette: Palette | None
+    frames: int = 0  # the shot's length
+    temporal: float = 0.0
     position: int = 0  # frames of the shot already given out
-    follow: ChainMotion = field(default_factory=lambda: ChainMotion(FOLLOW))  # one per shot
-    previous: tuple[int, np.ndarray, np.ndarray] | None = None  # position, gray, a*b* given out
+    previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # gray, fill, a*b* out
 
     def next(self, gray: np.ndarray, fill: np.ndarray) -> np.ndarray:
         """The a*b* of the frame at :attr:`position` (then moves on): the carried colour over
         ``fill`` (:meth:`Carried.over`), and where C < 1 pulled toward the previous frame's
-        output moved along the flow (the module's docstring).
+        output moved along the flow (the module's docstring). One flow step from the frame
+        before serves the forward carry, ``--temporal`` on the fill and that pull.
 
         Args:
             gray: (h, w) uint8 lightness of the frame at the render size (the flow reads it).
             fill: (h, w, 2) the network's a*b* matched to the keyframes' palette.
         """
-        c = self.carried[self.position]
-        carried = Carried(c.ab.astype(np.float32), c.confidence.astype(np.float32))
-        ab = carried.over(fill)
-        if self.previous is not None and self.previous[0] == self.position - 1:
-            _, prev_gray, prev_ab = self.previous
-            moved, m = self.follow.moved(prev_gray, gray, prev_ab)
-            pull = self.follow.strength * (1 - carried.confidence) * m
-            ab = ab + pull[..., None] * (moved - ab)
-        self.previous = (self.position, gray, ab)
+        step = None if self.previous is None else self.carry.motion.step(self.previous[0], gray)
+        carried = self.carry.next(self.position, step)
+        if step is None:
+            ab = carried.over(fill)
+        else:
+            _, prev_fill, prev_out = self.previous
+            # The previous fill and output, and their spreads (forgiven: see ChainMotion).
+            moved = remap(cv2.merge([prev_fill, prev_out]), step.where)
+            spread = remap(cv2.merge([ab_spread(prev_fill), ab_spread(prev_out)]), step.where)
+            if self.temporal:  # --temporal's blend
+                m = forgiven(step.check, spread[..., 0]) * step.trust
+                fill = fill + two(self.temporal * m) * (moved[..., :2] - fill)
+            ab = carried.over(fill)
+            m = forgiven(step.check, spread[..., 1]) * step.trust
+            pull = FOLLOW * (1 - carried.confidence) * m
+            ab = ab + two(pull) * (moved[..., 2:] - ab)
+        self.previous = (gray, fill, ab)
         self.position += 1
         return ab
 
@@ -218,6 +291,7 @@ class KeyframeStage:
         offset: the run's first frame in the film.
         strength: the palette's strength on the fill (``--style-strength``).
         max_damaged: damaged packets tolerated when the shot is decoded again.
+        temporal: --temporal's strength, on the fill (:class:`PreparedShot`); 0 in preview.
     """
 
     path: Path
@@ -227,50 +301,52 @@ class KeyframeStage:
     offset: int
     strength: float
     max_damaged: int = 10
+    temporal: float = 0.0  # --temporal (on the fill: PreparedShot)
     ready: dict[int, PreparedShot] = field(default_factory=dict)
 
     def prepare(self, job, shot: int) -> None:
-        """Network thread: make the shot's keyframe colour ready (once per shot)."""
+        """Network thread: make the shot's keyframe colour ready (once per shot): the frames
+        up to its last keyframe decoded again, the keyframes' a*b* and what they carry
+        backward (:func:`backward`; the forward way is carried in :meth:`apply`)."""
         if shot not in self.keys or shot in self.ready:
             return
         s = self.shots[shot]
         start = self.offset + s.start
         pts = 0 if s.start_time is None else round(s.start_time / self.time_base)
         wanted = {key.frame - start for key in self.keys[shot]}
-        small, ys = [], {}  # (h, w) L*/100 at the render size, as pass 2 gives the network
-        frames = decode_span(self.path, start, pts, s.frames, max_damaged=self.max_damaged)
-        for i, frame in enumerate(frames):
+        grays, ys = [], {}
+        frames = decode_span(self.path, start, pts, max(wanted) + 1, max_damaged=self.max_damaged)
+        for i, frame in enumerate(frames):  # (backward needs none after the last keyframe)
             y = luma_plane(frame)
             if i in wanted:
                 ys[i] = y
-            lightness = torch.from_numpy(lightness_of(y, job.lut_np))
-            small.append(job.colorizer.shrink(normalize_l(lightness)[None, None])[0, 0])
-        grays = [gray8(x) for x in small]
-        h, w = grays[0].shape
+            grays.append(render_gray(job, y)[1])
         at: dict[int, np.ndarray] = {}
         labs = []
         for key in self.keys[shot]:
             i = key.frame - start
-            l_small = small[i].numpy() * 100  # L*
-            hints = key.hints.resized((h, w))
+            lightness = torch.from_numpy(lightness_of(ys[i], job.lut_np))
+            small = job.colorizer.shrink(normalize_l(lightness)[None, None])
+            l_small = small[0, 0].numpy() * 100  # L* at the render size, as the network sees it
+            hints = key.hints.resized(l_small.shape)
             if hints.full:
                 ab = hints.ab
             else:
                 g = job.vectors.get(shot)
                 if g is None:  # a shot too short for pass 1 to sample: this frame's own
                     g = job.colorizer.global_vector(thumb224(ys[i], job.lut)[None])
-                prior = job.colorizer.ab(small[i][None, None], g)[0].permute(1, 2, 0).numpy()
+                prior = job.colorizer.ab(small, g)[0].permute(1, 2, 0).numpy()
                 ab = spread_hints(l_small, hints, prior)
             at[i] = ab
             labs.append((l_small, ab))
         palette = palette_of_lab(
             np.concatenate([l for l, _ in labs]), np.concatenate([ab for _, ab in labs])
         )
-        carried = [
-            Carried(c.ab.astype(np.float16), c.confidence.astype(np.float16))
-            for c in carry_shot(grays, at)
-        ]
-        self.ready[shot] = PreparedShot(carried, palette)
+        behind = {
+            t: Carried(c.ab.astype(np.float16), c.confidence.astype(np.float16))
+            for t, c in backward(grays, at).items()
+        }
+        self.ready[shot] = PreparedShot(ShotCarry(at, behind), palette, s.frames, self.temporal)
 
     def apply(self, job, shot: int, frames) -> None:
         """Encode thread: the frames' a*b* (``f.ab`` at the render size) under the carried
@@ -279,11 +355,19 @@ class KeyframeStage:
         if prepared is None:
             return
         for f in frames:
-            h, w = f.ab.shape[:2]
-            lightness = lightness_of(f.y, job.lut_np)
-            l_small = cv2.resize(lightness, (w, h), interpolation=cv2.INTER_AREA)
+            l_small, gray = render_gray(job, f.y, f.ab.shape[:2])
             fill = match_palette(l_small, f.ab, prepared.palette, self.strength)
-            gray = cv2.convertScaleAbs(l_small, alpha=2.55)  # as gray8 of L* / 100
             f.ab = prepared.next(gray, fill)
-        if prepared.position == len(prepared.carried):
+        if prepared.position == prepared.frames:
             del self.ready[shot]
+
+
+def render_gray(job, y: np.ndarray, size: tuple[int, int] | None = None):
+    """A frame's L* at the render size (``size`` (h, w), or the network's), (h, w) float32,
+    and the (h, w) uint8 the flow reads (L* * 2.55)."""
+    lightness = lightness_of(y, job.lut_np)
+    if size is None:
+        size = job.colorizer.render_shape(lightness.shape)
+    h, w = size
+    l_small = cv2.resize(lightness, (w, h), interpolation=cv2.INTER_AREA)
+    return l_small, cv2.convertScaleAbs(l_small, alpha=2.55)

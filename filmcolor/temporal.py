@@ -21,6 +21,8 @@ Both start over at every cut: the first frame of a shot is the network's alone, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import torch
@@ -83,6 +85,15 @@ def gray8(small: torch.Tensor) -> np.ndarray:
     return cv2.convertScaleAbs(np.ascontiguousarray(small.numpy()), alpha=255)
 
 
+@dataclass
+class Step:
+    """One frame's motion from the frame before (:meth:`FollowMotion.step`)."""
+
+    where: np.ndarray  # (h, w, 2) float32: each pixel's position in the previous frame
+    check: np.ndarray  # (h, w) bool: the forward-backward check passed
+    trust: np.ndarray  # (h, w) float32: inside the previous frame x luma agreement
+
+
 class FollowMotion:
     """The a*b* of each frame blended with the previous frame's, moved along the optical flow.
 
@@ -121,26 +132,35 @@ class FollowMotion:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``prev_ab`` (h, w, C), its first two channels a*b* (more may travel with them),
         moved onto this frame, and the confidence M (h, w) in [0, 1]."""
+        return self.carry(self.step(prev_gray, gray), prev_ab)
+
+    def step(self, prev_gray: np.ndarray, gray: np.ndarray) -> Step:
+        """The motion from the previous frame to this one, and what of M does not depend on
+        the colour moved (one step can carry several colours: :meth:`carry`)."""
         h, w = gray.shape
         back, fwd = self.flows(gray, prev_gray)  # (h, w, 2) each: to the previous, from it
         if self._grid is None or self._grid.shape[:2] != (h, w):
             xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = np.dstack([xx, yy])
         where = self._grid + back  # (h, w, 2) positions in the previous frame
-        moved_ab = remap(prev_ab, where)
         moved_gray = remap(prev_gray, where)
         fwd_there = remap(fwd, where)
         # Forward-backward check (Ruder et al. 2016, as benchmarks/flicker.py measures).
         mismatch = _norm2(back + fwd_there)
         scale = _norm2(back) + _norm2(fwd_there)
-        consistent = self.consistent(mismatch <= 0.01 * scale + 0.5, prev_ab, where)
+        check = mismatch <= 0.01 * scale + 0.5
         mx, my = cv2.split(where)
         inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
         # Luma agreement, in L* (the gray is L* * 2.55).
         diff = cv2.absdiff(gray, moved_gray).astype(np.float32) / 2.55
         lo, hi = LUMA_TOLERANCE
         agree = np.clip((hi - diff) / (hi - lo), 0, 1)
-        return moved_ab, consistent * inside * agree
+        return Step(where, check, inside * agree)
+
+    def carry(self, step: Step, prev_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``prev_ab`` (h, w, C) moved by ``step``, and its confidence M (h, w)."""
+        consistent = self.consistent(step.check, prev_ab, step.where)
+        return remap(prev_ab, step.where), consistent * step.trust
 
     def consistent(self, check: np.ndarray, prev_ab: np.ndarray, where: np.ndarray) -> np.ndarray:
         """How far the forward-backward ``check`` (h, w, bool) is trusted, (h, w) float32 in

@@ -3,7 +3,14 @@
 import cv2
 import numpy as np
 
-from filmcolor.propagate import SPREAD_SIGMA, Carried, ChainMotion, PreparedShot, carry_shot
+from filmcolor.propagate import (
+    SPREAD_SIGMA,
+    Carried,
+    ChainMotion,
+    PreparedShot,
+    ShotCarry,
+    carry_shot,
+)
 
 
 def _panning_shot(n=16, h=48, w=64, step=2, seed=0):
@@ -91,13 +98,13 @@ def test_where_no_keyframe_reaches_the_output_follows_the_frame_before():
     h, w, n = 24, 32, 8
     gray = np.tile(np.linspace(40, 200, w, dtype=np.float32), (h, 1)).astype(np.uint8)
     zero = np.zeros((h, w), np.float16)
-    blind = [Carried(np.zeros((h, w, 2), np.float16), zero) for _ in range(n)]
-    shot = PreparedShot(blind, None)
+    blind = {t: Carried(np.zeros((h, w, 2), np.float16), zero) for t in range(n)}
+    shot = PreparedShot(ShotCarry({}, blind), None)
     fills = [np.full((h, w, 2), 10.0 if t % 2 else -10.0, np.float32) for t in range(n)]
     out = [shot.next(gray, f) for f in fills]
     steps = [np.abs(b - a).mean() for a, b in zip(out, out[1:], strict=False)]
     assert max(steps[2:]) < 0.5 * 20  # the fill flickers by 20; the output by far less
     # Where the keyframe's colour is sure, it is given out exactly, whatever came before.
-    sure = [Carried(np.full((h, w, 2), 30, np.float16), np.ones((h, w), np.float16))] * 2
-    shot = PreparedShot(sure, None)
+    sure = Carried(np.full((h, w, 2), 30, np.float16), np.ones((h, w), np.float16))
+    shot = PreparedShot(ShotCarry({}, {0: sure, 1: sure}), None)
     assert all(np.array_equal(shot.next(gray, f), np.full((h, w, 2), 30.0)) for f in fills[:2])
