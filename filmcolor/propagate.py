@@ -10,6 +10,10 @@ forward-backward check and the luma agreement), except that a failed forward-bac
 does not count where the colour moved is flat (its a*b* spread over :data:`FLAT_WINDOW` px below
 :data:`FLAT_SPREAD`): there a wrong flow moves the same colour, and in a plain sky or wall the
 flow fails in patches that would otherwise turn into holes of fill, a new set every frame.
+Elsewhere a failed check where the moved luma still agrees multiplies ``c`` by :data:`LEAK` a
+frame instead of by 0: DIS fails the check on much of a fast-moving object whose colour it moved
+right, and a drop to 0 swapped that colour for the fill in one frame (the largest jumps of the
+benchmark's warp error, right after the keyframe); what the luma disagrees with still drops.
 Between two keyframes ``k1 < t < k2`` the two are blended by distance:
 
     w1 = (k2 - t) / (k2 - k1),  w2 = 1 - w1   (one keyframe: its side's w = 1)
@@ -55,8 +59,9 @@ FLAT_WINDOW = 7  # px: the neighbourhood whose a*b* spread tells whether a colou
 FLAT_SPREAD = (3.0, 8.0)  # a*b* spread: below, a failed flow check is ignored; above, it counts
 SPREAD_SIGMA = 4.0  # px at the render size: how far the carried colour's offset reaches the fill
 SPREAD_MIN = 0.05  # G(C) below this: too little carried colour nearby, its offset fades out
+LEAK = 0.5  # a chain's step whose check fails where the luma agrees keeps this much of C
 FOLLOW = 0.8  # where the keyframes' colour does not reach: the pull of the previous frame
-# (the four measured with benchmarks/keyframes.py; see benchmarks/README.md)
+# (the five measured with benchmarks/keyframes.py; see benchmarks/README.md)
 
 
 class ChainMotion(FollowMotion):
@@ -76,10 +81,11 @@ class ChainMotion(FollowMotion):
         self, step: Step, ab: np.ndarray, c: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """One link of a chain: a*b* (h, w, 2) and its confidence ``c`` (h, w) moved by
-        ``step``, ``c`` times the step's M (:meth:`carry`'s, with the colour's spread moved in
-        the same 4-channel remap: OpenCV's fast path, twice as fast as two channels)."""
+        ``step``, ``c`` times the step's M (:meth:`carry`'s, at least :data:`LEAK` where the
+        luma agrees; the colour's spread moved in the same 4-channel remap: OpenCV's fast
+        path, twice as fast as two channels)."""
         moved = remap(cv2.merge([ab, c, ab_spread(ab)]), step.where)
-        m = forgiven(step.check, moved[..., 3]) * step.trust
+        m = np.maximum(forgiven(step.check, moved[..., 3]), LEAK) * step.trust
         return np.ascontiguousarray(moved[..., :2]), moved[..., 2] * m
 
 

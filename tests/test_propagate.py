@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 
 from filmcolor.propagate import (
+    LEAK,
     SPREAD_SIGMA,
     Carried,
     ChainMotion,
@@ -108,3 +109,18 @@ def test_where_no_keyframe_reaches_the_output_follows_the_frame_before():
     sure = Carried(np.full((h, w, 2), 30, np.float16), np.ones((h, w), np.float16))
     shot = PreparedShot(ShotCarry({}, {0: sure, 1: sure}), None)
     assert all(np.array_equal(shot.next(gray, f), np.full((h, w, 2), 30.0)) for f in fills[:2])
+
+
+def test_a_failed_check_where_the_luma_agrees_fades_the_carried_colour_instead_of_dropping_it():
+    rng = np.random.default_rng(1)
+    ab = rng.uniform(-40, 40, (32, 32, 2)).astype(np.float32)  # busy: no flat forgiveness
+    gray = np.full((32, 32), 128, np.uint8)
+    motion = _NoFlowAgrees(1.0)
+    c = np.ones((32, 32), np.float32)
+    for _ in range(2):
+        _, c = motion.chain_step(motion.step(gray, gray), ab, c)
+    inner = c[4:-4, 4:-4]
+    assert inner.min() > 0.2 and np.allclose(inner, LEAK**2)  # the luma agrees: kept, faded
+    darker = np.full((32, 32), 60, np.uint8)  # 27 L* darker: something else is there
+    _, c = motion.chain_step(motion.step(gray, darker), ab, np.ones((32, 32), np.float32))
+    assert c.max() == 0.0
