@@ -282,7 +282,7 @@ def _run_network(job: Pass2, frames: Iterator[Frame], put: Callable[[Batch | Non
     for batch in batches(job, frames):
         if job.keys is not None:
             with _step(job, "network", "keyframes_prepare"):
-                job.keys.prepare(job, batch.shot)  # once per keyframed shot, before its frames
+                job.keys.prepare(job, batch.shot)  # starts it and the next keyframed shot
         add_colour(job, batch)
         with _step(job, "network", "idle_put"):
             put(batch)

@@ -188,10 +188,8 @@ def preview_video(
                 )
                 ab = match_palette(l_small, ab, palettes[k], cfg.style_strength)
             if k in keys:  # and the keyframe stage, at the frame shown
-                stage.prepare(job, k)
-                stage.ready[k].position = n - plan.shots[k].start
                 frame = Frame(luma[n], 0, ab)
-                stage.apply(job, k, [frame])
+                stage.show(job, k, n - plan.shots[k].start, frame)
                 ab = frame.ab
             tiles[k] = _pair(lightness_of(luma[n], job.lut_np), ab, size)
     seconds["colour"] = time.perf_counter() - t

@@ -35,7 +35,9 @@ not reach (``1 - C``), the output follows its own previous frame along the flow 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -279,11 +281,12 @@ class PreparedShot:
 class KeyframeStage:
     """The keyframes of a run of shots in pass 2 (``colorize --keyframes``).
 
-    :meth:`prepare` runs in the network's thread when a keyframed shot begins: it decodes the
-    shot once more (its lightness at the render size), turns each keyframe into a*b* at the
-    render size (a colour frame as it is; strokes spread by :func:`filmcolor.hints.spread_hints`
-    over the network's prediction for that frame) and carries them through the shot
-    (:func:`carry_shot`). :meth:`apply` runs in the encode thread, after ``--temporal``: each
+    :meth:`prepare`, called by the network's thread when a keyframed shot begins, starts
+    :meth:`make` for it and the next keyframed shot in threads of their own: it decodes the
+    shot once more up to its last keyframe (lightness at the render size), turns each keyframe
+    into a*b* at the render size (a colour frame as it is; strokes spread by
+    :func:`filmcolor.hints.spread_hints` over the network's prediction for that frame) and
+    carries them backward (:func:`backward`). :meth:`apply` runs in the encode thread: each
     frame's prediction matched to the keyframes' palette (the fill), under the carried colour,
     and where that is not sure, following the frame before (:meth:`PreparedShot.next`). Every
     shot is computed from its own frames only, so segments, resume and torchrun give the
@@ -308,21 +311,32 @@ class KeyframeStage:
     strength: float
     max_damaged: int = 10
     temporal: float = 0.0  # --temporal (on the fill: PreparedShot)
-    ready: dict[int, PreparedShot] = field(default_factory=dict)
+    ready: dict[int, Future] = field(default_factory=dict)  # shot -> (PreparedShot, grays)
 
     def prepare(self, job, shot: int) -> None:
-        """Network thread: make the shot's keyframe colour ready (once per shot): the frames
-        up to its last keyframe decoded again, the keyframes' a*b* and what they carry
-        backward (:func:`backward`; the forward way is carried in :meth:`apply`)."""
-        if shot not in self.keys or shot in self.ready:
-            return
+        """Network thread, when a shot's frames begin: start making its keyframe colour and the
+        next keyframed shot's (:meth:`make`), each in a thread of its own, so that decoding a
+        shot again and carrying its colour backward overlap the network instead of stopping
+        it; :meth:`apply` waits for them."""
+        following = min((k for k in self.keys if k > shot), default=None)
+        for k in (shot, following):
+            if k in self.keys and k not in self.ready:
+                self.ready[k] = _in_thread(self.make, job, k)
+
+    def make(self, job, shot: int, through: int = 0) -> tuple[PreparedShot, list[np.ndarray]]:
+        """The shot's keyframe colour, ready for pass 2: its frames up to its last keyframe
+        (or ``through``) decoded again, the keyframes' a*b* and what they carry backward
+        (:func:`backward`; the forward way is carried in :meth:`apply`); and the (h, w) uint8
+        grays of the frames decoded."""
         s = self.shots[shot]
         start = self.offset + s.start
         pts = 0 if s.start_time is None else round(s.start_time / self.time_base)
         wanted = {key.frame - start for key in self.keys[shot]}
+        count = max(*wanted, through) + 1  # backward needs none after the last keyframe
         grays, ys = [], {}
-        frames = decode_span(self.path, start, pts, max(wanted) + 1, max_damaged=self.max_damaged)
-        for i, frame in enumerate(frames):  # (backward needs none after the last keyframe)
+        for i, frame in enumerate(
+            decode_span(self.path, start, pts, count, max_damaged=self.max_damaged)
+        ):
             y = luma_plane(frame)
             if i in wanted:
                 ys[i] = y
@@ -350,22 +364,48 @@ class KeyframeStage:
         )
         behind = {
             t: Carried(c.ab.astype(np.float16), c.confidence.astype(np.float16))
-            for t, c in backward(grays, at).items()
+            for t, c in backward(grays[: max(wanted) + 1], at).items()
         }
-        self.ready[shot] = PreparedShot(ShotCarry(at, behind), palette, s.frames, self.temporal)
+        return PreparedShot(ShotCarry(at, behind), palette, s.frames, self.temporal), grays
 
     def apply(self, job, shot: int, frames) -> None:
         """Encode thread: the frames' a*b* (``f.ab`` at the render size) under the carried
         colour; frees the shot once its last frame is done."""
-        prepared = self.ready.get(shot)
-        if prepared is None:
+        if shot not in self.ready:
             return
+        prepared, _ = self.ready[shot].result()
         for f in frames:
             l_small, gray = render_gray(job, f.y, f.ab.shape[:2])
             fill = match_palette(l_small, f.ab, prepared.palette, self.strength)
             f.ab = prepared.next(gray, fill)
         if prepared.position == prepared.frames:
             del self.ready[shot]
+
+    def show(self, job, shot: int, t: int, frame) -> None:
+        """``preview``: frame ``t`` of the shot (``frame.ab`` the network's) under the colour
+        carried to it, as pass 2 renders it less the follow step (which needs the frames
+        before in full)."""
+        prepared, grays = self.make(job, shot, through=t)
+        carry = prepared.carry
+        carried = carry.next(0, None)
+        for i in range(1, t + 1):
+            carried = carry.next(i, carry.motion.step(grays[i - 1], grays[i]))
+        l_small, _ = render_gray(job, frame.y, frame.ab.shape[:2])
+        frame.ab = carried.over(match_palette(l_small, frame.ab, prepared.palette, self.strength))
+
+
+def _in_thread(fn, *args) -> Future:
+    """``fn(*args)`` in a daemon thread of its own; its result, or its error, in the future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:  # raised where the result is asked for
+            future.set_exception(e)
+
+    threading.Thread(target=run, name="filmcolor-keyframes", daemon=True).start()
+    return future
 
 
 def render_gray(job, y: np.ndarray, size: tuple[int, int] | None = None):
