@@ -64,6 +64,7 @@ SPREAD_MIN = 0.05  # G(C) below this: too little carried colour nearby, its offs
 LEAK = 0.5  # a chain's step whose check fails where the luma agrees keeps this much of C
 FOLLOW = 0.8  # where the keyframes' colour does not reach: the pull of the previous frame
 # (the five measured with benchmarks/keyframes.py; see benchmarks/README.md)
+KEEP_FLOWS = 240  # frames of a shot whose backward flows pass 2 reuses (8 bytes a pixel each)
 
 
 class ChainMotion(FollowMotion):
@@ -127,31 +128,51 @@ class Carried:
         which fades to the fill itself where no carried colour is near."""
         c = self.confidence.astype(np.float32)
         c2 = two(c)
-        blurred = cv2.GaussianBlur(cv2.merge([(self.ab - fill) * c2, c]), (0, 0), SPREAD_SIGMA)
+        blurred = smooth(cv2.merge([(self.ab - fill) * c2, c]), SPREAD_SIGMA)
         offset, near = blurred[..., :2], blurred[..., 2]  # G(C (carried - fill)), G(C)
         fade = np.minimum(near / SPREAD_MIN, 1) / np.maximum(near, EPS)
         fill = fill + offset * two(fade)
         return c2 * self.ab + (1 - c2) * fill  # exactly the carried colour where C is 1
 
 
-def chain(grays: Sequence[np.ndarray], ab: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of ``sigma`` px, computed at half the size (a quarter of the pixels and
+    half the kernel: eight times cheaper; what it blurs is smooth at that scale anyway)."""
+    h, w = x.shape[:2]
+    if min(h, w) < 16:
+        return cv2.GaussianBlur(x, (0, 0), sigma)
+    half = cv2.resize(x, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        cv2.GaussianBlur(half, (0, 0), sigma / 2), (w, h), interpolation=cv2.INTER_LINEAR
+    )
+
+
+def chain(
+    grays: Sequence[np.ndarray], ab: np.ndarray, flows: list | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``ab`` (h, w, 2) of ``grays[0]`` moved to each of ``grays`` in turn (in the order
     given: reversed for the backward way), with its confidence: [(ab, c), ...], one per gray.
 
     Args:
         grays: (h, w) uint8 lightness at the render size (what pass 2's flow reads).
         ab: the keyframe's a*b* at the same size.
+        flows: a list to append each link's flows to (:meth:`ChainMotion.flows`), if given.
     """
     motion = ChainMotion(1.0)  # DIS flow and the confidence M, a new one per chain
     c = np.ones(ab.shape[:2], np.float32)
     out = [(ab, c)]
     for prev, gray in zip(grays, grays[1:], strict=False):
-        ab, c = motion.chain_step(motion.step(prev, gray), ab, c)
+        pair = motion.flows(gray, prev)
+        if flows is not None:
+            flows.append(pair)
+        ab, c = motion.chain_step(motion.step(prev, gray, pair), ab, c)
         out.append((ab, c))
     return out
 
 
-def backward(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> dict[int, Carried]:
+def backward(
+    grays: Sequence[np.ndarray], keys: dict[int, np.ndarray], flows: dict | None = None
+) -> dict[int, Carried]:
     """The keyframes' colour carried backward: each keyframe's a*b* moved to the frames
     before it, down to the keyframe before (or the shot's start), {t: Carried} for every t
     that has a keyframe after it (keyframes themselves left out).
@@ -159,12 +180,19 @@ def backward(grays: Sequence[np.ndarray], keys: dict[int, np.ndarray]) -> dict[i
     Args:
         grays: the shot's frames, (h, w) uint8 lightness at the render size, in order.
         keys: index in the shot -> the keyframe's a*b* (h, w, 2) float32 at the render size.
+        flows: a dict to keep, for the first :data:`KEEP_FLOWS` frames ``t``, the flows of the
+            step from ``t - 1`` to ``t`` (the same two DIS flows as the backward link, the
+            other way round; float16), which pass 2's forward step then need not compute.
     """
     at = sorted(k for k in keys if 0 <= k < len(grays))
     out = {}
     for first, k in zip([-1, *at], at, strict=False):
-        for j, (ab, c) in enumerate(chain(grays[first + 1 : k + 1][::-1], keys[k])[1:], 1):
+        pairs: list = []
+        for j, (ab, c) in enumerate(chain(grays[first + 1 : k + 1][::-1], keys[k], pairs)[1:], 1):
             out[k - j] = Carried(ab, c)
+        for j, (back, fwd) in enumerate(pairs):  # link j: frame k - j to frame k - j - 1
+            if flows is not None and k - j < KEEP_FLOWS:
+                flows[k - j] = (fwd.astype(np.float16), back.astype(np.float16))
     return out
 
 
@@ -243,6 +271,7 @@ class PreparedShot:
     palette: Palette | None
     frames: int = 0  # the shot's length
     temporal: float = 0.0
+    flows: dict = field(default_factory=dict)  # t -> the step's flows from t - 1, if known
     position: int = 0  # frames of the shot already given out
     previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # gray, fill, a*b* out
 
@@ -256,20 +285,25 @@ class PreparedShot:
             gray: (h, w) uint8 lightness of the frame at the render size (the flow reads it).
             fill: (h, w, 2) the network's a*b* matched to the keyframes' palette.
         """
-        step = None if self.previous is None else self.carry.motion.step(self.previous[0], gray)
+        step = None
+        if self.previous is not None:
+            known = self.flows.pop(self.position, None)
+            if known is not None:
+                known = tuple(f.astype(np.float32) for f in known)
+            step = self.carry.motion.step(self.previous[0], gray, known)
         carried = self.carry.next(self.position, step)
         if step is None:
             ab = carried.over(fill)
         else:
             _, prev_fill, prev_out = self.previous
-            # The previous fill and output, and their spreads (forgiven: see ChainMotion).
+            # The previous fill and output (and the output's spread: forgiven, as ChainMotion).
             moved = remap(cv2.merge([prev_fill, prev_out]), step.where)
-            spread = remap(cv2.merge([ab_spread(prev_fill), ab_spread(prev_out)]), step.where)
-            if self.temporal:  # --temporal's blend
-                m = forgiven(step.check, spread[..., 0]) * step.trust
+            spread = remap(ab_spread(prev_out), step.where)
+            if self.temporal:  # --temporal's blend, with its confidence (the check as it is)
+                m = step.check * step.trust
                 fill = fill + two(self.temporal * m) * (moved[..., :2] - fill)
             ab = carried.over(fill)
-            m = forgiven(step.check, spread[..., 1]) * step.trust
+            m = forgiven(step.check, spread) * step.trust
             pull = FOLLOW * (1 - carried.confidence) * m
             ab = ab + two(pull) * (moved[..., 2:] - ab)
         self.previous = (gray, fill, ab)
@@ -362,11 +396,13 @@ class KeyframeStage:
         palette = palette_of_lab(
             np.concatenate([l for l, _ in labs]), np.concatenate([ab for _, ab in labs])
         )
+        flows: dict = {}
         behind = {
             t: Carried(c.ab.astype(np.float16), c.confidence.astype(np.float16))
-            for t, c in backward(grays[: max(wanted) + 1], at).items()
+            for t, c in backward(grays[: max(wanted) + 1], at, flows).items()
         }
-        return PreparedShot(ShotCarry(at, behind), palette, s.frames, self.temporal), grays
+        carry = ShotCarry(at, behind)
+        return PreparedShot(carry, palette, s.frames, self.temporal, flows), grays
 
     def apply(self, job, shot: int, frames) -> None:
         """Encode thread: the frames' a*b* (``f.ab`` at the render size) under the carried

@@ -134,11 +134,18 @@ class FollowMotion:
         moved onto this frame, and the confidence M (h, w) in [0, 1]."""
         return self.carry(self.step(prev_gray, gray), prev_ab)
 
-    def step(self, prev_gray: np.ndarray, gray: np.ndarray) -> Step:
+    def step(
+        self,
+        prev_gray: np.ndarray,
+        gray: np.ndarray,
+        flows: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Step:
         """The motion from the previous frame to this one, and what of M does not depend on
-        the colour moved (one step can carry several colours: :meth:`carry`)."""
+        the colour moved (one step can carry several colours: :meth:`carry`); ``flows`` are
+        :meth:`flows`' when they were computed already."""
         h, w = gray.shape
-        back, fwd = self.flows(gray, prev_gray)  # (h, w, 2) each: to the previous, from it
+        # (h, w, 2) each: to the previous frame, from it
+        back, fwd = self.flows(gray, prev_gray) if flows is None else flows
         if self._grid is None or self._grid.shape[:2] != (h, w):
             xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = np.dstack([xx, yy])

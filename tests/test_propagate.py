@@ -10,6 +10,7 @@ from filmcolor.propagate import (
     ChainMotion,
     PreparedShot,
     ShotCarry,
+    backward,
     carry_shot,
 )
 
@@ -124,3 +125,20 @@ def test_a_failed_check_where_the_luma_agrees_fades_the_carried_colour_instead_o
     darker = np.full((32, 32), 60, np.uint8)  # 27 L* darker: something else is there
     _, c = motion.chain_step(motion.step(gray, darker), ab, np.ones((32, 32), np.float32))
     assert c.max() == 0.0
+
+
+def test_the_backward_links_flows_serve_the_forward_step_unchanged():
+    grays, truth = _panning_shot()
+    n = len(grays)
+    keys = {n - 1: truth[n - 1]}  # one keyframe at the end: every step has a backward link
+    flows: dict = {}
+    behind = backward(grays, keys, flows)
+    assert sorted(flows) == list(range(1, n))
+    fill = np.zeros_like(truth[0])
+    kept = PreparedShot(ShotCarry(keys, behind), None, n, 0.8, flows)
+    fresh = PreparedShot(ShotCarry(keys, behind), None, n, 0.8)
+    for t in range(n):
+        a, b = kept.next(grays[t], fill), fresh.next(grays[t], fill)
+        d = np.abs(a - b)  # float16 flows and DIS's own run-to-run noise: nothing to see
+        assert d.mean() < 0.01 and d.max() < 0.5, (t, d.mean(), d.max())
+    assert not kept.flows  # each used once, then let go
