@@ -9,7 +9,8 @@ a sky, and its shadows the shadows.
 
 For each of :data:`BANDS` bands of L* (triangular, overlapping memberships ``w_k(L)`` that sum
 to 1), the mean ``m`` and spread ``s`` of a* and of b* are measured on the reference (``r``)
-and on the prediction (``p``), and each pixel's a*b* becomes
+and on the prediction (``p``; on a regular grid of at most about :data:`OWN_SAMPLES` of its
+pixels, every frame of a film: a network's colours are smooth), and each pixel's a*b* becomes
 
     ab' = sum_k w_k(L) * ((ab - m_p,k) * clip(s_r,k / s_p,k, 0, MAX_GAIN) + m_r,k)
     out = ab + strength * (ab' - ab)
@@ -22,6 +23,7 @@ returned as it is, today's behaviour.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -32,6 +34,7 @@ from filmcolor.color import COLOUR_CHROMA, COLOUR_SHARE
 BANDS = 8  # bands of L* over [0, 100]
 PRIOR_PIXELS = 0.02  # share of the image a band's statistics are shrunk toward the global by
 MAX_GAIN = 2.0  # the largest spread ratio: a nearly flat prediction is not blown up into noise
+OWN_SAMPLES = 16384  # pixels of a grid the prediction's own statistics are read from (enough)
 MIN_SPREAD = 1.0  # a*b* units: spreads below this count as this (no division by ~0)
 
 
@@ -109,7 +112,8 @@ def match_palette(
     """
     if reference.gray or strength <= 0:
         return ab
-    own = palette_of_lab(lightness, ab)
+    grid = max(1, math.ceil(math.sqrt(lightness.size / OWN_SAMPLES)))  # every grid-th pixel
+    own = palette_of_lab(lightness[::grid, ::grid], ab[::grid, ::grid])
     gain = np.maximum(reference.spread, MIN_SPREAD) / np.maximum(own.spread, MIN_SPREAD)
     gain = np.clip(gain, 0.0, MAX_GAIN)  # (K, 2)
     offset = reference.mean - own.mean * gain  # ab' = ab * gain + offset, per band
