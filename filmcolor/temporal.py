@@ -122,8 +122,8 @@ class FollowMotion:
             return pred
         prev_gray, prev_ab = self.prev
         moved_ab, confidence = self.moved(prev_gray, gray, prev_ab)
-        weight = (self.strength * confidence)[..., None]  # (h, w, 1)
-        ab = pred + weight * (moved_ab - pred)
+        weight = self.strength * confidence
+        ab = pred + cv2.merge([weight, weight]) * (moved_ab - pred)  # numpy's [..., None]: slow
         self.prev = (gray, ab)
         return ab
 
@@ -185,9 +185,9 @@ class FollowMotion:
         size = (max(8, round(w * s)), max(8, round(h * s)))
         a = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         b = cv2.resize(prev_gray, size, interpolation=cv2.INTER_AREA)
-        scale = np.float32([w / size[0], h / size[1]])
-        return tuple(
-            cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+        scale = tuple(float(np.float32(x)) for x in (w / size[0], h / size[1], 0, 0))
+        return tuple(  # cv2.multiply by a per-channel scalar: numpy's broadcast is slow here
+            cv2.multiply(cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR), scale)
             for f in (self.flow.calc(a, b, None), self.flow.calc(b, a, None))
         )
 
