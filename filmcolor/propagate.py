@@ -36,7 +36,7 @@ not reach (``1 - C``), the output follows its own previous frame along the flow 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -148,26 +148,26 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def chain(
-    grays: Sequence[np.ndarray], ab: np.ndarray, flows: list | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    grays: Sequence[np.ndarray], ab: np.ndarray, keep: Callable[[int, tuple], None] | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``ab`` (h, w, 2) of ``grays[0]`` moved to each of ``grays`` in turn (in the order
-    given: reversed for the backward way), with its confidence: [(ab, c), ...], one per gray.
+    given: reversed for the backward way), with its confidence: (ab, c) for each gray, as
+    they are computed.
 
     Args:
         grays: (h, w) uint8 lightness at the render size (what pass 2's flow reads).
         ab: the keyframe's a*b* at the same size.
-        flows: a list to append each link's flows to (:meth:`ChainMotion.flows`), if given.
+        keep: called with each link's index and flows (:meth:`ChainMotion.flows`), if given.
     """
     motion = ChainMotion(1.0)  # DIS flow and the confidence M, a new one per chain
     c = np.ones(ab.shape[:2], np.float32)
-    out = [(ab, c)]
-    for prev, gray in zip(grays, grays[1:], strict=False):
+    yield ab, c
+    for i, (prev, gray) in enumerate(zip(grays, grays[1:], strict=False)):
         pair = motion.flows(gray, prev)
-        if flows is not None:
-            flows.append(pair)
+        if keep is not None:
+            keep(i, pair)
         ab, c = motion.chain_step(motion.step(prev, gray, pair), ab, c)
-        out.append((ab, c))
-    return out
+        yield ab, c
 
 
 def backward(
@@ -175,7 +175,8 @@ def backward(
 ) -> dict[int, Carried]:
     """The keyframes' colour carried backward: each keyframe's a*b* moved to the frames
     before it, down to the keyframe before (or the shot's start), {t: Carried} for every t
-    that has a keyframe after it (keyframes themselves left out).
+    that has a keyframe after it (keyframes themselves left out), in float16 (a long shot's
+    frames before its keyframe are all held until pass 2 reaches them).
 
     Args:
         grays: the shot's frames, (h, w) uint8 lightness at the render size, in order.
@@ -187,12 +188,15 @@ def backward(
     at = sorted(k for k in keys if 0 <= k < len(grays))
     out = {}
     for first, k in zip([-1, *at], at, strict=False):
-        pairs: list = []
-        for j, (ab, c) in enumerate(chain(grays[first + 1 : k + 1][::-1], keys[k], pairs)[1:], 1):
-            out[k - j] = Carried(ab, c)
-        for j, (back, fwd) in enumerate(pairs):  # link j: frame k - j to frame k - j - 1
+
+        def keep(j: int, pair: tuple, k: int = k) -> None:  # link j: frame k - j to k - j - 1
             if flows is not None and k - j < KEEP_FLOWS:
+                back, fwd = pair
                 flows[k - j] = (fwd.astype(np.float16), back.astype(np.float16))
+
+        for j, (ab, c) in enumerate(chain(grays[first + 1 : k + 1][::-1], keys[k], keep)):
+            if j:
+                out[k - j] = Carried(ab.astype(np.float16), c.astype(np.float16))
     return out
 
 
@@ -397,11 +401,7 @@ class KeyframeStage:
             np.concatenate([l for l, _ in labs]), np.concatenate([ab for _, ab in labs])
         )
         flows: dict = {}
-        behind = {
-            t: Carried(c.ab.astype(np.float16), c.confidence.astype(np.float16))
-            for t, c in backward(grays[: max(wanted) + 1], at, flows).items()
-        }
-        carry = ShotCarry(at, behind)
+        carry = ShotCarry(at, backward(grays[: max(wanted) + 1], at, flows))
         return PreparedShot(carry, palette, s.frames, self.temporal, flows), grays
 
     def apply(self, job, shot: int, frames) -> None:
