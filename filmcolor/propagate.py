@@ -300,14 +300,12 @@ class PreparedShot:
             ab = carried.over(fill)
         else:
             _, prev_fill, prev_out = self.previous
-            # The previous fill and output (and the output's spread: forgiven, as ChainMotion).
-            moved = remap(cv2.merge([prev_fill, prev_out]), step.where)
-            spread = remap(ab_spread(prev_out), step.where)
+            moved = remap(cv2.merge([prev_fill, prev_out]), step.where)  # one 4-channel remap
             if self.temporal:  # --temporal's blend, with its confidence (the check as it is)
                 m = step.check * step.trust
                 fill = fill + two(self.temporal * m) * (moved[..., :2] - fill)
             ab = carried.over(fill)
-            m = forgiven(step.check, spread) * step.trust
+            m = self.carry.motion.consistent(step.check, prev_out, step.where) * step.trust
             pull = FOLLOW * (1 - carried.confidence) * m
             ab = ab + two(pull) * (moved[..., 2:] - ab)
         self.previous = (gray, fill, ab)
