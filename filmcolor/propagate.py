@@ -53,7 +53,7 @@ from filmcolor.keyframes import Keyframe
 from filmcolor.models.color import normalize_l
 from filmcolor.palette import Palette, match_palette, palette_of_lab
 from filmcolor.shots import Shot
-from filmcolor.temporal import FollowMotion, Step, remap
+from filmcolor.temporal import FollowMotion, Step, remap, two
 from filmcolor.video.decode import decode_span, luma_plane
 
 EPS = 1e-6
@@ -90,12 +90,6 @@ class ChainMotion(FollowMotion):
         moved = remap(cv2.merge([ab, c, ab_spread(ab)]), step.where)
         m = np.maximum(forgiven(step.check, moved[..., 3]), LEAK) * step.trust
         return np.ascontiguousarray(moved[..., :2]), moved[..., 2] * m
-
-
-def two(x: np.ndarray) -> np.ndarray:
-    """An (h, w) weight as (h, w, 2), to multiply a*b* (cv2.merge: numpy's broadcasting over a
-    last axis of 2 is several times slower)."""
-    return cv2.merge([x, x])
 
 
 def forgiven(check: np.ndarray, spread: np.ndarray) -> np.ndarray:
