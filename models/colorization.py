@@ -26,14 +26,14 @@ from torch import nn
 from .attention import PatchAttention, SelfAttention
 from .bins import ANNEALED_T, NUM_BINS, annealed_mean, bin_centres
 from .color import lightness_to_gray, unit_to_ab
-from .efficientnet import HEAD, TAP_CHANNELS, TAPS, EfficientNetLite0, scale_rgb
+from .efficientnet import HEAD, TAPS, VARIANTS, EfficientNetLite, scale_rgb
 
 GLOBAL_SIZE = 224  # the global path always sees the frame rescaled to this square
 COLOR_HEADS = ("regression", "bins")
-# "paper": the paper's low-level network, learnt from scratch; "efficientnet-lite0": an ImageNet
-# classifier's maps in its place (stride 4, 8, 16 for the local path, its pooled vector for the
-# global one).
-ENCODERS = ("paper", "efficientnet-lite0")
+# "paper": the paper's low-level network, learnt from scratch; "efficientnet-lite0" or "-lite2": an
+# ImageNet classifier's maps in its place (stride 4, 8, 16 for the local path, its pooled vector
+# for the global one).
+ENCODERS = ("paper", *VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,9 @@ PRESETS: dict[str, ModelConfig] = {
     "imagenet": ModelConfig(
         width=0.5, encoder="efficientnet-lite0", color_head="bins", num_classes=1000
     ),
+    "imagenet-lite2": ModelConfig(
+        width=0.5, encoder="efficientnet-lite2", color_head="bins", num_classes=1000
+    ),
 }
 
 
@@ -115,7 +118,7 @@ def fc_bn_relu(n_in: int, n_out: int) -> nn.Sequential:
 class ColorizationNet(nn.Module):
     """Low-level, mid-level, global, fusion, colorization and classification networks.
 
-    With ``encoder="efficientnet-lite0"`` an ImageNet classifier stands in for the low-level
+    With an EfficientNet-Lite ``encoder`` an ImageNet classifier stands in for the low-level
     network: its stride 8 and 16 maps make the mid-level features, its stride 4 map joins the
     colorization network as a skip, and its pooled vector feeds the global network; the fusion
     layer, the global vector and the heads are the paper's.
@@ -131,7 +134,7 @@ class ColorizationNet(nn.Module):
         bins = cfg.color_head == "bins"
         if bins:  # derived from the code, so kept out of the checkpoint
             self.register_buffer("bin_centres", bin_centres(), persistent=False)  # (313, 2)
-        self.encoder = EfficientNetLite0() if cfg.encoder == "efficientnet-lite0" else None
+        self.encoder = EfficientNetLite(VARIANTS[cfg.encoder]) if cfg.encoder != "paper" else None
 
         def attend(channels: int) -> list[nn.Module]:
             return [PatchAttention(channels)] if cfg.attention else []
@@ -164,7 +167,8 @@ class ColorizationNet(nn.Module):
             )
             hidden = c(512)
         else:
-            self.mid = EncoderMid(TAP_CHANNELS[8], TAP_CHANNELS[16], c(256))  # (B, 256, H/8, W/8)
+            taps = self.encoder.variant.tap_channels
+            self.mid = EncoderMid(taps[8], taps[16], c(256))  # (B, 256, H/8, W/8)
             self.global_fc = fc_bn_relu(HEAD, c(512))  # the pooled (B, 1280) -> (B, 512)
             hidden = HEAD  # the classifier is the ImageNet one, on the pooled vector
         self.global_out = fc_bn_relu(c(512), c(256))  # (B, 256): the global feature vector
@@ -195,7 +199,7 @@ class ColorizationNet(nn.Module):
                 nn.Conv2d(c(32), out, 3, padding=1),
             )
         else:
-            self.colorization = SkipDecoder(c(256), TAP_CHANNELS[4], c, out)
+            self.colorization = SkipDecoder(c(256), self.encoder.variant.tap_channels[4], c, out)
 
     @property
     def temperature(self) -> float:

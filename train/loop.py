@@ -288,7 +288,9 @@ def setup(
         bin_weights = rebalancing_weights(counts, lam=cfg.rebalance).to(device)
 
     # a model with an encoder learns ImageNet's classes from the classifier's own predictions
-    teacher = imagenet.Teacher(device) if model.encoder is not None and cfg.alpha else None
+    teacher = None
+    if model.encoder is not None and cfg.alpha:
+        teacher = imagenet.Teacher(device, model.encoder.variant)
     augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
     ab_range = model.cfg.ab_range
     sampler = BatchSampler(
@@ -321,7 +323,7 @@ def setup(
         "commit": ckpt.git_commit(),
     }
     if model.encoder is not None:
-        provenance |= imagenet.PROVENANCE
+        provenance |= imagenet.provenance(model.encoder.variant)
     return Run(
         cfg=cfg,
         dir=run_dir,
