@@ -35,6 +35,7 @@ not reach (``1 - C``), the output follows its own previous frame along the flow 
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -65,6 +66,9 @@ LEAK = 0.5  # a chain's step whose check fails where the luma agrees keeps this 
 FOLLOW = 0.8  # where the keyframes' colour does not reach: the pull of the previous frame
 # (the five measured with benchmarks/keyframes.py; see benchmarks/README.md)
 KEEP_FLOWS = 240  # frames of a shot whose backward flows pass 2 reuses (8 bytes a pixel each)
+# Frames of backward colour (6 bytes a pixel each) a shot keeps in memory; a shot whose last
+# keyframe comes later keeps them in a temporary file, mapped (a 3-minute take at 455x256: 3 GB).
+SPILL_FRAMES = 240
 
 
 class ChainMotion(FollowMotion):
@@ -164,13 +168,67 @@ def chain(
         yield ab, c
 
 
+class CarriedFrames:
+    """The backward colour of a shot's frames ``0..n-1``, float16, each frame written once and
+    read back as a float32 :class:`Carried` (``None`` for a frame not written). Held in memory
+    up to :data:`SPILL_FRAMES` frames; beyond, in an unnamed temporary file (``TMPDIR``), one
+    record of a*b* and C a frame, which pass 2 reads back in order, a frame at a time."""
+
+    def __init__(self, n: int, shape: tuple[int, int]):
+        self.shape = shape
+        self.written = np.zeros(n, bool)
+        self.file = None
+        if n <= SPILL_FRAMES:
+            self.ab = np.empty((n, *shape, 2), np.float16)
+            self.confidence = np.empty((n, *shape), np.float16)
+        else:
+            # kept open as long as the store (closed by close(), or when collected)
+            self.file = tempfile.TemporaryFile(prefix="filmcolor-keyframes-")  # noqa: SIM115
+            self.record = 3 * shape[0] * shape[1] * 2  # bytes: a*, b*, C in float16
+
+    @property
+    def spilled(self) -> bool:
+        return self.file is not None
+
+    def __len__(self) -> int:
+        return int(self.written.sum())
+
+    def __setitem__(self, t: int, carried: Carried) -> None:
+        if self.file is None:
+            self.ab[t] = carried.ab
+            self.confidence[t] = carried.confidence
+        else:
+            self.file.seek(t * self.record)
+            self.file.write(carried.ab.astype(np.float16).tobytes())
+            self.file.write(carried.confidence.astype(np.float16).tobytes())
+        self.written[t] = True
+
+    def get(self, t: int) -> Carried | None:
+        if not 0 <= t < len(self.written) or not self.written[t]:
+            return None
+        if self.file is None:
+            ab, c = self.ab[t], self.confidence[t]
+        else:
+            record = np.empty(self.record // 2, np.float16)
+            self.file.seek(t * self.record)
+            self.file.readinto(record)
+            h, w = self.shape
+            ab, c = record[: 2 * h * w].reshape(h, w, 2), record[2 * h * w :].reshape(h, w)
+        return Carried(ab.astype(np.float32), c.astype(np.float32))
+
+    def close(self) -> None:
+        """Let the file go (it has no name: the system removes it)."""
+        if self.file is not None:
+            self.file.close()
+
+
 def backward(
     grays: Sequence[np.ndarray], keys: dict[int, np.ndarray], flows: dict | None = None
-) -> dict[int, Carried]:
+) -> CarriedFrames:
     """The keyframes' colour carried backward: each keyframe's a*b* moved to the frames
-    before it, down to the keyframe before (or the shot's start), {t: Carried} for every t
-    that has a keyframe after it (keyframes themselves left out), in float16 (a long shot's
-    frames before its keyframe are all held until pass 2 reaches them).
+    before it, down to the keyframe before (or the shot's start), for every frame t that has
+    a keyframe after it (keyframes themselves left out), stored as float16 (a long shot's
+    frames before its keyframe are all held until pass 2 reaches them: :class:`CarriedFrames`).
 
     Args:
         grays: the shot's frames, (h, w) uint8 lightness at the render size, in order.
@@ -180,7 +238,7 @@ def backward(
             other way round; float16), which pass 2's forward step then need not compute.
     """
     at = sorted(k for k in keys if 0 <= k < len(grays))
-    out = {}
+    out = CarriedFrames(at[-1] if at else 0, grays[0].shape if len(grays) else (0, 0))
     for first, k in zip([-1, *at], at, strict=False):
 
         def keep(j: int, pair: tuple, k: int = k) -> None:  # link j: frame k - j to k - j - 1
@@ -190,7 +248,7 @@ def backward(
 
         for j, (ab, c) in enumerate(chain(grays[first + 1 : k + 1][::-1], keys[k], keep)):
             if j:
-                out[k - j] = Carried(ab.astype(np.float16), c.astype(np.float16))
+                out[k - j] = Carried(ab, c)
     return out
 
 
@@ -203,11 +261,11 @@ class ShotCarry:
 
     Args:
         keys: index in the shot -> the keyframe's a*b* (h, w, 2) float32.
-        behind: :func:`backward` of the shot (float16 inside, to hold long shots).
+        behind: :func:`backward` of the shot.
     """
 
     keys: dict[int, np.ndarray]
-    behind: dict[int, Carried]
+    behind: CarriedFrames
     motion: ChainMotion = field(default_factory=lambda: ChainMotion(1.0))
     ahead: tuple[int, np.ndarray, np.ndarray] | None = None  # key, a*b*, C at the last frame
 
@@ -222,8 +280,6 @@ class ShotCarry:
             k, ab, c = self.ahead
             self.ahead = (k, *self.motion.chain_step(step, ab, c))
         later = self.behind.get(t)
-        if later is not None:
-            later = Carried(later.ab.astype(np.float32), later.confidence.astype(np.float32))
         if self.ahead is None or later is None:
             return later if self.ahead is None else Carried(*self.ahead[1:])
         k1, ab1, c1 = self.ahead  # between two keyframes: blend by distance
@@ -341,7 +397,7 @@ class KeyframeStage:
     strength: float
     max_damaged: int = 10
     temporal: float = 0.0  # --temporal (on the fill: PreparedShot)
-    ready: dict[int, Future] = field(default_factory=dict)  # shot -> (PreparedShot, grays)
+    ready: dict[int, Future] = field(default_factory=dict)  # shot -> PreparedShot
 
     def prepare(self, job, shot: int) -> None:
         """Network thread, when a shot's frames begin: start making its keyframe colour and the
@@ -350,8 +406,8 @@ class KeyframeStage:
         it; :meth:`apply` waits for them."""
         following = min((k for k in self.keys if k > shot), default=None)
         for k in (shot, following):
-            if k in self.keys and k not in self.ready:
-                self.ready[k] = _in_thread(self.make, job, k)
+            if k in self.keys and k not in self.ready:  # the grays are for show(): dropped
+                self.ready[k] = _in_thread(lambda k=k: self.make(job, k)[0])
 
     def make(self, job, shot: int, through: int = 0) -> tuple[PreparedShot, list[np.ndarray]]:
         """The shot's keyframe colour, ready for pass 2: its frames up to its last keyframe
@@ -401,12 +457,13 @@ class KeyframeStage:
         colour; frees the shot once its last frame is done."""
         if shot not in self.ready:
             return
-        prepared, _ = self.ready[shot].result()
+        prepared = self.ready[shot].result()
         for f in frames:
             l_small, gray = render_gray(job, f.y, f.ab.shape[:2])
             fill = match_palette(l_small, f.ab, prepared.palette, self.strength)
             f.ab = prepared.next(gray, fill)
         if prepared.position == prepared.frames:
+            prepared.carry.behind.close()
             del self.ready[shot]
 
     def show(self, job, shot: int, t: int, frame) -> None:
@@ -422,7 +479,7 @@ class KeyframeStage:
         frame.ab = carried.over(match_palette(l_small, frame.ab, prepared.palette, self.strength))
 
 
-def _in_thread(fn, *args) -> Future:
+def _in_thread(fn: Callable, *args) -> Future:
     """``fn(*args)`` in a daemon thread of its own; its result, or its error, in the future."""
     future: Future = Future()
 

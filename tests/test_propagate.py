@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 
+from filmcolor import propagate
 from filmcolor.propagate import (
     LEAK,
     SPREAD_SIGMA,
@@ -142,3 +143,23 @@ def test_the_backward_links_flows_serve_the_forward_step_unchanged():
         d = np.abs(a - b)  # float16 flows and DIS's own run-to-run noise: nothing to see
         assert d.mean() < 0.01 and d.max() < 0.5, (t, d.mean(), d.max())
     assert not kept.flows  # each used once, then let go
+
+
+def test_a_long_shots_backward_colour_goes_to_a_file_and_reads_back_the_same(monkeypatch):
+    """A take whose keyframe comes late holds its backward colour in a temporary file instead
+    of memory; pass 2 reads the same values either way."""
+    grays, truth = _panning_shot()
+    n = len(grays)
+    keys = {n // 3: truth[n // 3], n - 1: truth[n - 1]}
+    held = backward(grays, keys)
+    monkeypatch.setattr(propagate, "SPILL_FRAMES", n // 2)
+    spilled = backward(grays, keys)
+    assert not held.spilled and spilled.spilled
+    assert len(held) == len(spilled) == n - 2  # every frame but the two keyframes
+    for t in range(n + 1):
+        a, b = held.get(t), spilled.get(t)
+        assert (a is None) == (b is None) == (t in keys or t >= n - 1), t
+        if a is not None:
+            assert a.ab.dtype == np.float32
+            assert np.array_equal(a.ab, b.ab) and np.array_equal(a.confidence, b.confidence)
+    spilled.close()
