@@ -14,6 +14,7 @@ the light where it lies.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Iterable
@@ -30,8 +31,8 @@ from filmcolor.images import IMAGE_SUFFIXES, ImageReadError, read_image
 from filmcolor.progress import Progress, ProgressFn
 from filmcolor.shotlist import ShotList, check_starts, read_shot_list, write_csv
 from filmcolor.shots import Shot, analyse
-from filmcolor.video.decode import decode_video, luma_plane
-from filmcolor.video.probe import VideoInfo, luma_format, probe
+from filmcolor.video.decode import decode_span, decode_video, luma_plane
+from filmcolor.video.probe import VideoInfo, VideoInputError, luma_format, probe
 
 NAME = re.compile(r"^(\d{4,})_(\d{6,})$")  # <shot from 1>_<frame from 0>, before the suffix
 SHOT_LIST = "shots.csv"  # the shot list written beside the keyframes when none was given
@@ -174,6 +175,30 @@ def _frames(
             return
 
 
+def _frames_of_shots(
+    info: VideoInfo, wanted: Iterable[int], shots: list[Shot], max_damaged: int
+) -> Iterable[tuple[int, np.ndarray]]:
+    """(index, luma) of the frames ``wanted``, in order, each shot's decoded from a seek to its
+    start up to its last frame wanted (a film is not decoded up to its last keyframe); stops
+    where the file ends early."""
+    starts = [s.start for s in shots]
+    by_shot: dict[int, list[int]] = {}
+    for n in sorted(set(wanted)):
+        by_shot.setdefault(bisect.bisect_right(starts, n) - 1, []).append(n)
+    for i, frames in by_shot.items():
+        s = shots[i]
+        # a shot without a timestamp (a shot list's, untimed) is counted from the film's start
+        first = 0 if s.start_time is None else s.start
+        pts = 0 if s.start_time is None else round(s.start_time / info.time_base)
+        span = decode_span(info.path, first, pts, frames[-1] - first + 1, max_damaged=max_damaged)
+        try:
+            for n, frame in enumerate(span, start=first):
+                if n in frames:
+                    yield n, luma_plane(frame)
+        except VideoInputError:
+            return
+
+
 # Reading them back.
 
 
@@ -312,9 +337,15 @@ def read_keyframes(
     return keyframes
 
 
-def check_luma(keyframes: list[Keyframe], info: VideoInfo, max_damaged: int = 10) -> None:
-    """Each keyframe's luma is its frame's (see the module's docstring); decodes the film up
-    to the last keyframe.
+def check_luma(
+    keyframes: list[Keyframe],
+    info: VideoInfo,
+    max_damaged: int = 10,
+    shots: list[Shot] | None = None,
+) -> None:
+    """Each keyframe's luma is its frame's (see the module's docstring). With the film's
+    ``shots``, decodes each keyframed shot from its start to its last keyframe; without, the
+    film from its start to the last keyframe.
 
     Raises:
         KeyframeError: naming the file, and how far its luma is from the frame it names.
@@ -325,7 +356,12 @@ def check_luma(keyframes: list[Keyframe], info: VideoInfo, max_damaged: int = 10
     by_frame: dict[int, list[Keyframe]] = {}
     for k in keyframes:
         by_frame.setdefault(k.frame, []).append(k)
-    for n, y in _frames(info, by_frame, max_damaged):
+    frames = (
+        _frames(info, by_frame, max_damaged)
+        if shots is None
+        else _frames_of_shots(info, by_frame, shots, max_damaged)
+    )
+    for n, y in frames:
         film = _luma_8bit(y, luma)
         for k in by_frame.pop(n):
             diff = np.abs(luma_of_rgb(k.rgb, info) - film)

@@ -195,10 +195,10 @@ def colorize_video(
         if kept is None:
             film = plan_film(cfg, info, colorizer, warn, on_progress)
             # each keyframe is the frame it names: checked before pass 2 writes anything
-            check_luma(keyframes_of(cfg, film.shots, info), info, cfg.max_damaged)
+            check_luma(keyframes_of(cfg, film.shots, info), info, cfg.max_damaged, film.shots)
             parts.start(film)
         else:
-            check_luma(keyframes_of(cfg, kept.shots, info), info, cfg.max_damaged)
+            check_luma(keyframes_of(cfg, kept.shots, info), info, cfg.max_damaged, kept.shots)
             if on_progress:
                 on_progress(Progress("resume", parts.saved_frames(), kept.frames))
         parts.check_space(cfg.codec, info.width, info.height, info.path.stat().st_size)

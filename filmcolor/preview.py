@@ -147,7 +147,7 @@ def preview_video(
     plan = plan_shots(cfg, info, colorizer, on_warning, on_progress)  # exactly colorize's
     keys: dict[int, list[Keyframe]] = {}
     found = keyframes_of(cfg, plan.shots, info)  # checked as colorize checks them
-    check_luma(found, info, cfg.max_damaged)
+    check_luma(found, info, cfg.max_damaged, plan.shots)
     for key in found:
         keys.setdefault(key.shot, []).append(key)
     seconds["shots"] = time.perf_counter() - t

@@ -111,6 +111,40 @@ def test_wrong_keyframes_are_refused_naming_the_file(tmp_path, film):
     refused("0001_000007.png", np.roll(good, 9, axis=1), "frame 7", "luma")
 
 
+def test_the_luma_check_decodes_only_the_keyframed_shots(tmp_path, film, monkeypatch):
+    """With pass 1's shots (timed), each keyframe is checked from a seek to its shot's start:
+    the right frame passes, another frame's picture under its name is refused, and the frames
+    before the shot are not decoded."""
+    import filmcolor.video.decode as decode
+
+    info = probe(film)
+    shots = shots_from_cuts([15], 30, [i / 25 for i in range(30)])
+    keys = tmp_path / "keys"
+    assert invoke("keyframes", film, "-o", keys).exit_code == 0
+    other = cv2.imread(str(keys / "0001_000007.png"))  # shot 1's picture, painted
+    other[10:30, 10:40] = (40, 60, 200)
+    (keys / "0001_000007.png").unlink()
+    painted = cv2.imread(str(keys / "0002_000022.png"))
+    painted[10:30, 10:40] = (40, 60, 200)
+    cv2.imwrite(str(keys / "0002_000022.png"), painted)
+    decoded = []
+    plain = decode.decode_video
+
+    def counted(*args, **kwargs):
+        for frame in plain(*args, **kwargs):
+            decoded.append(frame)
+            yield frame
+
+    monkeypatch.setattr(decode, "decode_video", counted)
+    check_luma(read_keyframes(keys, shots, info), info, shots=shots)
+    assert 8 <= len(decoded) < 15  # frames 15..22 (and what the seek lands before)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    cv2.imwrite(str(wrong / "0002_000020.png"), other)
+    with pytest.raises(KeyframeError, match="not frame 20"):
+        check_luma(read_keyframes(wrong, shots, info), info, shots=shots)
+
+
 def test_options_default_to_the_config_and_bad_values_are_one_line(tmp_path, film):
     command = typer.main.get_command(app).commands["keyframes"]
     defaults = {p.name: p.default for p in command.params if p.name not in ("help", "output")}
