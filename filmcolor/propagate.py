@@ -67,7 +67,7 @@ FOLLOW = 0.8  # where the keyframes' colour does not reach: the pull of the prev
 # (the five measured with benchmarks/keyframes.py; see benchmarks/README.md)
 KEEP_FLOWS = 240  # frames of a shot whose backward flows pass 2 reuses (8 bytes a pixel each)
 # Frames of backward colour (6 bytes a pixel each) a shot keeps in memory; a shot whose last
-# keyframe comes later keeps them in a temporary file, mapped (a 3-minute take at 455x256: 3 GB).
+# keyframe comes later keeps them in a temporary file (a 3-minute take at 455x256: 3 GB).
 SPILL_FRAMES = 240
 
 
