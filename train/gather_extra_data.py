@@ -36,6 +36,7 @@ MAX_SIDE = 768
 FG = "usr/share/games/flightgear/"
 STK = "usr/share/games/supertuxkart/data/"
 ZAD = "usr/share/games/0ad/mods/public/public.zip"
+MATE = "usr/share/backgrounds/mate/nature/"
 
 # Looked at on contact sheets and left out (the candidates were every file of
 # these packages with mean hue 135-270 and chroma >= 5 not already in
@@ -56,6 +57,9 @@ REJECTED_BY_EYE = {
     "scorched3d-data": "clouds and water (procedural), rendered skyboxes",
     "plasma-workspace-wallpapers": "the unused wallpapers are drawn/rendered or gray "
     "(ColdRipple, Grey)",
+    "mate-backgrounds": "abstract/ and desktop/ (rendered), nature/Wood.jpg (gray planks)",
+    "gnome-backgrounds 43.1, ukui-wallpapers, lomiri-wallpapers 20.04": "every file rendered or "
+    "drawn (Adwaita shapes, pixels, waves, logos)",
 }
 
 
@@ -114,6 +118,27 @@ SOURCES = [
         "3.13.0-3",
         "megaglest",
         {"usr/share/games/megaglest/data/core/menu/main_model/texture_sky.tga": "sky"},
+    ),
+    Source(
+        "mate-backgrounds",
+        "1.26.0-1",
+        "mate",
+        {
+            MATE + name: "photo"
+            for name in (
+                "Aqua.jpg",
+                "Blinds.jpg",
+                "Dune.jpg",
+                "FreshFlower.jpg",
+                "Garden.jpg",
+                "GreenMeadow.jpg",
+                "LadyBird.jpg",
+                "RainDrops.jpg",
+                "Storm.jpg",
+                "TwoWings.jpg",
+                "YellowFlower.jpg",
+            )
+        },
     ),
 ]
 
