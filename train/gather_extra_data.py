@@ -2,8 +2,9 @@
 
 Downloads the named Debian packages at pinned versions, extracts them into a
 cache, takes the files on an explicit allow-list (each one chosen by eye on
-contact sheets: photo-derived textures of forest, hedges, water, sea and sky),
-screens them as ``shared/data/scenes/README.md`` describes, drops duplicates
+contact sheets: photo-derived textures of forest, hedges, water, sea and sky,
+and real photographs of landscapes, trees, grass, flowers, animals, sea and
+sky), screens them as ``shared/data/scenes/README.md`` describes, drops duplicates
 among themselves and of any image in ``shared/data``, and writes sRGB JPEGs
 plus ``MANIFEST.csv`` into a flat output folder.
 
@@ -21,7 +22,7 @@ import re
 import shutil
 import subprocess
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -37,10 +38,16 @@ FG = "usr/share/games/flightgear/"
 STK = "usr/share/games/supertuxkart/data/"
 ZAD = "usr/share/games/0ad/mods/public/public.zip"
 MATE = "usr/share/backgrounds/mate/nature/"
+LLNG = "usr/share/lemonldap-ng/portal/htdocs/static/common/backgrounds/"
+BUDGIE = "usr/share/pixmaps/budgie-faces/"
+TDIARY = "usr/share/tdiary/theme/"
+PTB = "usr/share/psychtoolbox-3/"
 
 # Looked at on contact sheets and left out (the candidates were every file of
 # these packages with mean hue 135-270 and chroma >= 5 not already in
-# shared/data); the reasons, so that nobody has to look again.
+# shared/data; for the photograph packages from budgie-control-center-data on,
+# every image of at least 128 px in them); the reasons, so that nobody has to
+# look again.
 REJECTED_BY_EYE = {
     "flightgear-data-base": "Textures/Terrain *-hires, water*: duplicates of shared/data or "
     "flat fills; Scenery/Models SwimmingPool (UV atlas), Embankment (flat), buildings, "
@@ -60,6 +67,21 @@ REJECTED_BY_EYE = {
     "mate-backgrounds": "abstract/ and desktop/ (rendered), nature/Wood.jpg (gray planks)",
     "gnome-backgrounds 43.1, ukui-wallpapers, lomiri-wallpapers 20.04": "every file rendered or "
     "drawn (Adwaita shapes, pixels, waves, logos)",
+    "budgie-control-center-data": "budgie-faces indoor objects, pets and still lifes "
+    "(calculator, cat, coffee2, gamepad, guitar2, headphones, tomatoes); legacy/ (96 px)",
+    "cinnamon-common": "faces/ (every file 96 px, under the 128 px minimum)",
+    "tdiary-theme": "cherry_blossom_r (the same branch as cherry_blossom), momiji, shirakaba, "
+    "orange_flower (banners under 128 px once resized to 768), green_leaves, hatena_leaf, "
+    "hatena_water, himawari (mostly white or gradient), yukon (gradient overlay), aqua "
+    "(rendered), cafe-mint-julep-soda, snest, sleepy_kitten (indoor), the rest drawn or UI",
+    "psychtoolbox-3-common": "stims/stim1 (= konijntjes1024x768), stim6 (a painting), stim3, "
+    "stim5 and TeapotTexture (indoor), konijntjes gray/blur copies, town_blur, noise, chess "
+    "boards, faces, black AntiSaccade screens, composite (drawn patterns), earth map",
+    "palapeli-data": "collection/ photos (castle-maintenon, cincinnati-bridge, "
+    "european-honey-bee, panther-chameleon-female) already in shared/data; citrus-fruits "
+    "(studio still life), backgrounds/ (generated textures)",
+    "mate-screensaver-common": "cosmos/ telescope images (false colour), blue-marble-west "
+    "(a composite render)",
 }
 
 
@@ -71,6 +93,9 @@ class Source:
     version: str
     prefix: str
     files: dict[str, str]  # path inside the package (zip: "archive:member") -> kind
+    # installed folder -> the source-tree folder that the copyright file names
+    source_dirs: dict[str, str] = field(default_factory=dict)
+    dir_in_name: bool = False  # name files "<parent folder>-<stem>" (generic stems)
 
 
 SOURCES = [
@@ -140,6 +165,76 @@ SOURCES = [
             )
         },
     ),
+    Source(
+        "liblemonldap-ng-portal-perl",
+        "2.16.1+ds-deb12u10",
+        "lemonldap",
+        {
+            LLNG + name: "photo"
+            for name in (
+                "1280px-Anse_Source_d'Argent_2-La_Digue.jpg",
+                "1280px-Autumn-clear-water-waterfall-landscape_-_Virginia_-_ForestWander.jpg",
+                "1280px-BrockenSnowedTrees.jpg",
+                "1280px-Cedar_Breaks_National_Monument_partially.jpg",
+                "1280px-Parry_Peak_from_Winter_Park.jpg",
+                "Aletschgletscher_mit_Pinus_cembra1.jpg",
+            )
+        },
+        source_dirs={LLNG: "lemonldap-ng-portal/site/htdocs/static/common/backgrounds/"},
+    ),
+    Source(
+        "budgie-control-center-data",
+        "1.2.0-1",
+        "budgie",
+        {
+            BUDGIE + name: "photo"
+            for name in (
+                "bicycle.jpg",
+                "book.jpg",
+                "flower2.jpg",
+                "hummingbird.jpg",
+                "mountain.jpg",
+                "plane.jpg",
+                "surfer.jpg",
+                "tree.jpg",
+            )
+        },
+    ),
+    Source(
+        "tdiary-theme",
+        "5.2.3-1",
+        "tdiary",
+        {
+            TDIARY + name: "photo"
+            for name in (
+                "cherry_blossom/body.jpg",
+                "ginkgo/body.jpg",
+                "noto/body.jpg",
+                "treetop/body.jpg",
+                "treetop/body2.jpg",
+                "winter/background.jpg",
+            )
+        },
+        dir_in_name=True,
+    ),
+    Source(
+        "psychtoolbox-3-common",
+        "3.0.18.12.dfsg1-1.1",
+        "ptb",
+        {
+            PTB + "PsychDemos/konijntjes1024x768.jpg": "photo",
+            PTB + "PsychDemos/PsychExampleExperiments/OldNewRecognition/stims/stim2.jpg": "photo",
+            PTB + "PsychDemos/PsychExampleExperiments/OldNewRecognition/stims/stim4.jpg": "photo",
+            PTB + "PsychHardware/EyelinkToolbox/EyelinkDemos/SR-ResearchDemo/town.jpg": "photo",
+        },
+    ),
+    Source(
+        "mate-screensaver-common",
+        "1.26.1-1+deb12u1",
+        "matess",
+        {"usr/share/backgrounds/cosmos/earth-horizon.jpg": "photo"},
+        source_dirs={"usr/share/backgrounds/cosmos/": "data/images/cosmos/"},
+    ),
 ]
 
 
@@ -180,13 +275,18 @@ def load(root: Path, path: str) -> Image.Image:
     return Image.open(root / path)
 
 
-def licence_of(root: Path, package: str, path: str) -> str:
+def licence_of(root: Path, package: str, path: str, source_dirs: dict[str, str]) -> str:
     """Licence of the last (most specific) matching DEP-5 ``Files:`` stanza.
 
     Stanza patterns are source-tree paths; a pattern matches when it matches
-    any trailing part of the installed path (zip members are joined with '/').
+    any trailing part of the installed path (zip members are joined with '/'),
+    after an installed folder listed in ``source_dirs`` is renamed to its
+    source-tree folder.
     """
     text = (root / "usr/share/doc" / package / "copyright").read_text(errors="replace")
+    for installed, source in source_dirs.items():
+        if path.startswith(installed):
+            path = source + path[len(installed) :]
     parts = path.replace(":", "/").split("/")
     found = ""
     for stanza in re.split(r"\n\s*\n", text):
@@ -212,6 +312,8 @@ def screen(img: Image.Image) -> tuple[Image.Image | None, str, list[str]]:
     """Apply the scenes screens; return (RGB image or None, reason, flags)."""
     if min(img.size) < 128:
         return None, "short side < 128", []
+    if min(img.size) * min(1.0, MAX_SIDE / max(img.size)) < 128:
+        return None, f"short side < 128 once resized to {MAX_SIDE}", []
     if img.mode in ("RGBA", "LA", "PA", "P"):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
         opaque = rgba[..., 3] > 128
@@ -275,9 +377,13 @@ def near(h: int, hashes: list[int]) -> bool:
     return any(bin(h ^ o).count("1") <= HAMMING_MAX for o in hashes)
 
 
-def short_name(path: str) -> str:
-    """File stem of a package path, lower-case, dashes for other characters."""
-    stem = Path(path.split(":")[-1]).name.split(".")[0]
+def short_name(path: str, dir_in_name: bool = False) -> str:
+    """File stem of a package path (after its folder's name if asked), lower-case,
+    dashes for other characters."""
+    name = Path(path.split(":")[-1])
+    stem = name.name.split(".")[0]
+    if dir_in_name:
+        stem = f"{name.parent.name}-{stem}"
     return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
 
 
@@ -308,12 +414,12 @@ def main() -> None:
             if near(h, known):
                 print(f"reject {src.package} {path}: duplicates shared/data")
                 continue
-            lic = licence_of(root, src.package, path)
+            lic = licence_of(root, src.package, path, src.source_dirs)
             if not lic:
                 print(f"reject {src.package} {path}: no licence found")
                 continue
             row = {
-                "file": f"{src.prefix}_{short_name(path)}.jpg",
+                "file": f"{src.prefix}_{short_name(path, src.dir_in_name)}.jpg",
                 "source_package": src.package,
                 "version": src.version,
                 "original_path": "/" + path,
@@ -334,6 +440,9 @@ def main() -> None:
                 kept[dup] = (h, pixels, row)
             else:
                 print(f"duplicate: {path} of {kept[dup][2]['original_path']}")
+    names = [row["file"] for _, _, row in kept]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"two kept files share a name: {sorted(names)}")
     cols = [
         "file",
         "source_package",
