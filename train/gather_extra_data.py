@@ -310,10 +310,9 @@ def phash(img: Image.Image) -> int:
 
 def screen(img: Image.Image) -> tuple[Image.Image | None, str, list[str]]:
     """Apply the scenes screens; return (RGB image or None, reason, flags)."""
-    if min(img.size) < 128:
-        return None, "short side < 128", []
-    if min(img.size) * min(1.0, MAX_SIDE / max(img.size)) < 128:
-        return None, f"short side < 128 once resized to {MAX_SIDE}", []
+    stored_short = min(img.size) * min(1.0, MAX_SIDE / max(img.size))  # after the resize
+    if stored_short < 128:
+        return None, f"short side < 128 (as stored, long side at most {MAX_SIDE})", []
     if img.mode in ("RGBA", "LA", "PA", "P"):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
         opaque = rgba[..., 3] > 128
