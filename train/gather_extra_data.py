@@ -371,9 +371,9 @@ def shared_paths() -> set[tuple[str, str]]:
     return out
 
 
-def near(h: int, hashes: list[int]) -> bool:
-    """Whether h is within HAMMING_MAX bits of any of hashes."""
-    return any(bin(h ^ o).count("1") <= HAMMING_MAX for o in hashes)
+def first_near(h: int, hashes: list[int]) -> int | None:
+    """Index of the first of hashes within HAMMING_MAX bits of h, or None."""
+    return next((i for i, o in enumerate(hashes) if bin(h ^ o).count("1") <= HAMMING_MAX), None)
 
 
 def short_name(path: str, dir_in_name: bool = False) -> str:
@@ -390,7 +390,12 @@ def main() -> None:
     """Build OUT_DIR from the allow-listed files."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--cache", type=Path, default=Path("/work/data/extra_cache"))
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "filmcolor" / "debian",
+        help="where the downloaded packages are kept and extracted",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     known = shared_hashes()
@@ -410,7 +415,7 @@ def main() -> None:
                 print(f"reject {src.package} {path}: {why}")
                 continue
             h = phash(rgb)
-            if near(h, known):
+            if first_near(h, known) is not None:
                 print(f"reject {src.package} {path}: duplicates shared/data")
                 continue
             lic = licence_of(root, src.package, path, src.source_dirs)
@@ -428,10 +433,7 @@ def main() -> None:
                 "img": rgb,
             }
             pixels = rgb.size[0] * rgb.size[1]
-            dup = next(
-                (i for i, (o, _, _) in enumerate(kept) if bin(h ^ o).count("1") <= HAMMING_MAX),
-                None,
-            )
+            dup = first_near(h, [o for o, _, _ in kept])
             if dup is None:
                 kept.append((h, pixels, row))
             elif pixels > kept[dup][1]:
