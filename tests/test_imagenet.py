@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from filmcolor.models import GLOBAL_SIZE, ColorizationNet, preset
-from filmcolor.models.color import rgb_to_lab
+from filmcolor.models.color import ab_to_unit, rgb_to_lab
 from filmcolor.models.efficientnet import VARIANTS, convert_state_dict, load_imagenet, scale_rgb
 from filmcolor.train import imagenet
 
@@ -144,3 +144,18 @@ def test_tune_stages_trains_the_last_encoder_stages_at_the_lower_rate(stages):
     assert groups[0] == decoder
     assert groups[1:] == ([tuned] if stages else [])
     assert [g["lr"] for g in opt.param_groups[1:]] == ([1e-3 * cfg.encoder_lr] if stages else [])
+
+
+@pytest.mark.parametrize("crop", [224, 288])
+def test_teacher_calls_the_cat_a_cat_at_any_crop_size_under_bf16(crop):
+    """`filmcolor train --crop 288` with an ImageNet preset: the teacher resizes the colour crop
+    to 224 (antialiased, which has no bfloat16 kernel) inside the trainer's autocast."""
+    rgb = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)[None].float() / 255
+    rgb = F.interpolate(rgb, size=(crop, crop), mode="bilinear", antialias=True)
+    lab = rgb_to_lab(rgb)
+    teacher = imagenet.Teacher(torch.device("cpu"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        probs = teacher(lab[:, :1] / 100, ab_to_unit(lab[:, 1:], 110.0), 110.0)
+    assert probs.shape == (1, 1000) and probs.dtype == torch.float32
+    assert probs.sum().item() == pytest.approx(1.0, abs=1e-3)
+    assert int(probs.argmax()) in CATS

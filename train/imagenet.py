@@ -111,10 +111,13 @@ class Teacher:
     def __call__(self, l: torch.Tensor, ab_unit: torch.Tensor, ab_range: float) -> torch.Tensor:
         """Class probabilities (B, 1000) of the colour crops whose L*/100 is ``l`` and whose
         a*b* in the dataset's [0, 1] space is ``ab_unit``."""
-        lab = torch.cat((l.float() * 100, unit_to_ab(ab_unit.float(), ab_range)), dim=1)
-        rgb = lab_to_rgb(lab)
-        if rgb.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
-            rgb = F.interpolate(
-                rgb, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", antialias=True
-            )
+        # The colour image in float32 even under autocast: an antialiased resize (crops other
+        # than 224) has no bfloat16 kernel on the CPU; the classifier runs under autocast.
+        with torch.autocast(l.device.type, enabled=False):
+            lab = torch.cat((l.float() * 100, unit_to_ab(ab_unit.float(), ab_range)), dim=1)
+            rgb = lab_to_rgb(lab)
+            if rgb.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
+                rgb = F.interpolate(
+                    rgb, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", antialias=True
+                )
         return (self.net(scale_rgb(rgb)).float() / TEACHER_T).softmax(1)
