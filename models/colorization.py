@@ -401,7 +401,7 @@ class SkipDecoder(nn.Module):
 
 
 def resize_for_global(l: torch.Tensor) -> torch.Tensor:
-    """Rescale (B, 1, H, W) to the global path's (B, 1, 224, 224), antialiased when shrinking."""
+    """Rescale (B, C, H, W) to the global path's (B, C, 224, 224), antialiased when shrinking."""
     if l.shape[-2:] == (GLOBAL_SIZE, GLOBAL_SIZE):
         return l
     shrink = l.shape[-2] > GLOBAL_SIZE or l.shape[-1] > GLOBAL_SIZE

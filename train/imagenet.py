@@ -18,9 +18,8 @@ import importlib.util
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from filmcolor.models import GLOBAL_SIZE, ColorizationNet
+from filmcolor.models import ColorizationNet, resize_for_global
 from filmcolor.models.color import lab_to_rgb, unit_to_ab
 from filmcolor.models.efficientnet import (
     LITE0,
@@ -115,9 +114,5 @@ class Teacher:
         # than 224) has no bfloat16 kernel on the CPU; the classifier runs under autocast.
         with torch.autocast(l.device.type, enabled=False):
             lab = torch.cat((l.float() * 100, unit_to_ab(ab_unit.float(), ab_range)), dim=1)
-            rgb = lab_to_rgb(lab)
-            if rgb.shape[-2:] != (GLOBAL_SIZE, GLOBAL_SIZE):
-                rgb = F.interpolate(
-                    rgb, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", antialias=True
-                )
+            rgb = resize_for_global(lab_to_rgb(lab))  # the student's global path sees the same
         return (self.net(scale_rgb(rgb)).float() / TEACHER_T).softmax(1)
