@@ -8,11 +8,14 @@ each list and measure gives both models' figures, the difference (candidate minu
 replacement, each draw keeping an image's two scores together. It also gives the interval of
 the candidate's own figure, to read against a target ("nature hue at least 0.70").
 
-    python benchmarks/compare_quality.py out/v2/quality.json out/v3/quality.json
+    python benchmarks/compare_quality.py benchmarks/quality_default_scenes.json \
+        benchmarks/quality_v3p_candidate_scenes.json
 
 Measures: ``psnr`` and ``hue_agreement`` (means over the images; hue over the images both
 models have a colourful cell in), ``colourfulness_share`` (the model's mean colourfulness over
-the truth's, as quality.py prints it).
+the truth's, as quality.py prints it). All three read as the targets do, higher is better:
+``p_candidate_not_worse`` is the share of draws in which the candidate's figure is at least
+the base's.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ import numpy as np
 
 def load_lists(path: Path) -> dict[str, list[dict]]:
     """A quality.py report's per-image rows, by list name (one list: its file's stem)."""
-    report = json.loads(path.read_text())
-    lists = report.get("lists") or {Path(report.get("list") or path.stem).stem: report}
-    return {name: section["per_image"] for name, section in lists.items()}
+    try:
+        report = json.loads(path.read_text())
+        lists = report.get("lists") or {Path(report.get("list") or path.stem).stem: report}
+        return {name: section["per_image"] for name, section in lists.items()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as e:
+        sys.exit(f"error: {path} is not a report of benchmarks/quality.py ({e})")
 
 
 def pair_rows(base: list[dict], cand: list[dict]) -> list[tuple[dict, dict]]:
@@ -120,6 +126,12 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"base": str(args.base), "candidate": str(args.candidate), "lists": {}}
     for name in shared:
         pairs = pair_rows(base[name], cand[name])
+        if len(pairs) < max(len(base[name]), len(cand[name])):
+            print(
+                f"{name}: {len(pairs)} images in both reports, of {len(base[name])} and "
+                f"{len(cand[name])}; comparing those",
+                file=sys.stderr,
+            )
         report["lists"][name] = compare(pairs, args.draws, args.seed)
         for measure, r in report["lists"][name].items():
             lo, hi = r["difference_95"]

@@ -73,7 +73,8 @@ def test_images_pair_by_file_and_hue_skips_images_without_colour(tmp_path, capsy
     assert r["psnr"]["images"] == 2 and r["psnr"]["base"] == pytest.approx(22.0)
     assert r["psnr"]["difference"] == pytest.approx(1.0)
     assert r["hue_agreement"]["base"] == pytest.approx(0.75)
-    assert "nature_val" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nature_val: 2 images in both reports, of 3 and 2" in err
 
 
 def test_reports_without_a_list_in_common_are_refused(tmp_path):
@@ -81,3 +82,11 @@ def test_reports_without_a_list_in_common_are_refused(tmp_path):
     b = _report(tmp_path / "b.json", {"nature_val": [_row("a.jpg", 20, 20, 0.5)]})
     with pytest.raises(SystemExit, match="no list in common"):
         compare_quality.main([str(a), str(b)])
+
+
+def test_a_file_that_is_not_a_report_is_refused_in_one_line(tmp_path):
+    report = _report(tmp_path / "a.json", {"photos_val": [_row("a.jpg", 20, 20, 0.5)]})
+    (tmp_path / "notes.json").write_text("[1, 2]")
+    for bad in (tmp_path / "missing.json", tmp_path / "notes.json"):
+        with pytest.raises(SystemExit, match="is not a report of benchmarks/quality.py"):
+            compare_quality.main([str(report), str(bad)])
