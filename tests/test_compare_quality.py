@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_modules import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "compare_quality", ROOT / "benchmarks" / "compare_quality.py"
-)
-compare_quality = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare_quality)
+compare_quality = load_benchmark("compare_quality")
 
 
 def _row(name: str, psnr: float, colour: float, hue: float | None, truth: float = 40.0) -> dict:

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from benchmark_modules import load_benchmark
 from media import shot_frames, write_clip
 
 from filmcolor.metrics import hue_agreement, hue_cells
 from filmcolor.models.color import rgb_to_lab
 
-ROOT = Path(__file__).resolve().parents[1]
 RED = (200, 60, 40)  # the uniform test image's RGB
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["quality"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-quality = _load_benchmark()
+quality = load_benchmark("quality")
 
 
 @pytest.fixture(scope="module")
