@@ -26,13 +26,7 @@ from filmcolor.train.data import (
 )
 from filmcolor.train.loop import TrainConfig, TrainingError, main
 from filmcolor.train.losses import colorization_loss
-from filmcolor.train.samples import (
-    Augment,
-    BatchSampler,
-    ColorizationDataset,
-    compose_sky_ground,
-    defocus_surroundings,
-)
+from filmcolor.train.samples import BatchSampler, compose_sky_ground
 
 
 def _photo(path: Path, hue: int, seed: int, size=(48, 40)) -> None:
@@ -153,35 +147,6 @@ def test_composite_puts_the_sky_above_the_ground():
     assert a.shape == (48, 48, 3) and np.array_equal(a, b)  # seeded
     assert (a[:8, :, 2] == 255).all() and (a[:8, :, 1] == 0).all()  # top rows: sky
     assert (a[-8:, :, 1] == 255).all() and (a[-8:, :, 2] == 0).all()  # bottom rows: ground
-
-
-def test_defocus_keeps_a_sharp_disc_and_blurs_the_rest_in_its_own_colours():
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (96, 128, 3)).astype(np.uint8)
-    rgb[:, :64, 1] = 250  # a green left half
-    out = defocus_surroundings(rgb, np.random.default_rng(3))
-    assert out.shape == rgb.shape and out.dtype == np.uint8
-    assert np.array_equal(out, defocus_surroundings(rgb, np.random.default_rng(3)))  # seeded
-    same = (out == rgb).all(axis=2)
-    assert 0.02 < same.mean() < 0.6  # the disc stays sharp, the rest does not
-
-    def detail(im):  # mean step between neighbours where the picture changed
-        return np.abs(np.diff(im.astype(float), axis=1))[~same[:, 1:]].mean()
-
-    assert detail(out) < 0.5 * detail(rgb)
-    assert out[:, :40, 1].min() > 200  # blurred green stays green
-
-
-def test_defocus_draws_last_so_the_crop_is_unchanged(photos):
-    items = scan_folder(photos)
-    keep = ColorizationDataset(items, Augment(resize=40, crop=32), ab_range=110.0)
-    blur = ColorizationDataset(items, Augment(resize=40, crop=32, defocus=1.0), ab_range=110.0)
-    for key in [(0, 0), (5, 1), (11, 2)]:
-        (l0, ab0, _), (l1, ab1, _) = keep[key], blur[key]
-        same = (l0 == l1).all(0)
-        assert 0 < same.float().mean() < 1  # the same crop, sharp at the disc only
-        assert torch.equal(ab0[:, same], ab1[:, same])  # its colours too
-        assert l1.std() < l0.std()
 
 
 def test_truncated_image_counts_as_bad(photos):

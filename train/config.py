@@ -66,7 +66,6 @@ class TrainConfig:
     crop: int = 224
     multiscale: bool = False
     flip: bool = True
-    defocus: float = 0.0  # share of samples with blurred surroundings (samples.Augment)
     workers: int = field(default_factory=default_workers)  # DataLoader processes per GPU
     device: str = "auto"
     precision: str = "auto"
@@ -91,7 +90,6 @@ class TrainConfig:
             ("rebalance", 0.0, 1.0),
             ("hue_balance", 0.0, None),
             ("composite", 0.0, 1.0),
-            ("defocus", 0.0, 1.0),
             ("alpha", 0.0, None),
             ("min_color_std", 0.0, None),
             ("min_chroma", 0.0, None),

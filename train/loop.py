@@ -291,7 +291,7 @@ def setup(
     teacher = None
     if model.encoder is not None and cfg.alpha:
         teacher = imagenet.Teacher(device, model.encoder.variant)
-    augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip, cfg.defocus)
+    augment = Augment(cfg.resize, cfg.crop, cfg.multiscale, cfg.flip)
     ab_range = model.cfg.ab_range
     sampler = BatchSampler(
         **sampler_args,

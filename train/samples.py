@@ -1,9 +1,9 @@
 """Training samples: an image cut, flipped or composed into ``(lightness, chrominance, class)``,
 and the batches of sample keys that every process and resumed run draws alike.
 
-Every random choice of a sample (crop, scale, flip, composite, defocus) is drawn from a
-generator seeded by (seed, epoch, index), so a batch is the same whichever process, worker or
-resumed run makes it.
+Every random choice of a sample (crop, scale, flip, composite) is drawn from a generator seeded
+by (seed, epoch, index), so a batch is the same whichever process, worker or resumed run makes
+it.
 """
 
 from __future__ import annotations
@@ -33,16 +33,12 @@ class Augment:
         between ``crop`` and its own length (log-uniform), so large photos give both wide views
         and full-resolution detail.
     flip: mirror horizontally half the time.
-    defocus: the share of samples whose surroundings are blurred as by a lens focused on one
-        point of them (`defocus_surroundings`): out-of-focus backgrounds, gray and smooth in a
-        black-and-white picture, are where the leaves behind a bird or a flower are lost.
     """
 
     resize: int = 256
     crop: int = 224
     multiscale: bool = False
     flip: bool = True
-    defocus: float = 0.0
 
 
 def compose_sky_ground(
@@ -72,26 +68,6 @@ def compose_sky_ground(
     line = horizon + tilt * (x - size / 2)
     alpha = np.clip((y - line) / 2 + 0.5, 0, 1)[..., None]  # 0 sky .. 1 ground
     return (sky * (1 - alpha) + ground * alpha).round().astype(np.uint8)
-
-
-def defocus_surroundings(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``rgb`` sharp within a random disc and blurred outside it, as a shallow depth of field.
-
-    The disc's centre lies in the middle 60% of the picture and its radius is 10-40% of the
-    short side; the blur (Gaussian, sigma 1.5-5% of the short side) fades in over a fifth of
-    the short side beyond the disc. The colour of a blurred place stays its own, so the
-    network learns the colours of smooth backgrounds from the images' real ones.
-    """
-    h, w = rgb.shape[:2]
-    side = min(h, w)
-    cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
-    radius = rng.uniform(0.1, 0.4) * side
-    sigma = rng.uniform(0.015, 0.05) * side
-    blurred = cv2.GaussianBlur(rgb, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    y, x = np.ogrid[:h, :w]
-    distance = np.sqrt((y - cy) ** 2 + (x - cx) ** 2)
-    sharp = np.clip(1 - (distance - radius) / (0.2 * side), 0, 1)[..., None]
-    return (rgb * sharp + blurred * (1 - sharp)).round().astype(np.uint8)
 
 
 def _random_square(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -141,8 +117,6 @@ class ColorizationDataset(torch.utils.data.Dataset):
             )
         else:
             rgb = self._cut(Image.fromarray(read_rgb(item.path)), rng)
-        if self.train and self.augment.defocus and rng.random() < self.augment.defocus:
-            rgb = defocus_surroundings(rgb, rng)  # drawn last: the crop is the same without
         x = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
         lab = rgb_to_lab(x)  # (3, crop, crop)
         return normalize_l(lab[:1]), ab_to_unit(lab[1:], self.ab_range), item.label

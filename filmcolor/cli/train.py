@@ -126,10 +126,6 @@ def train(
         default("multiscale"), help="Random rescale between --crop and full size."
     ),
     flip: bool = typer.Option(default("flip"), help="Random horizontal flips."),
-    defocus: float = typer.Option(
-        default("defocus"),
-        help="Share of samples blurred outside a random disc, as an out-of-focus background.",
-    ),
     workers: int = typer.Option(
         default_workers(),
         help="DataLoader worker processes per GPU; by default this machine's cores per process, "
